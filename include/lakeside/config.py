@@ -1,0 +1,75 @@
+"""Settings from the environment, in one place.
+
+Every value has a default that works on one machine with nothing running (the embedded
+default). Production overrides them through environment variables, which Airflow passes
+on to tasks and to spark-submitted jobs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TABLE_BACKENDS = ("auto", "embedded", "spark-delta")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    table_backend: str
+    spark_master: str
+    spark_driver_memory: str
+    spark_shuffle_partitions: int
+    max_rejected_share: float
+    generate_missing_landing: bool
+
+    @property
+    def lake_root(self) -> Path:
+        """Where the Delta tables live: `<lake_root>/<layer>/<name>`."""
+        return self.home / "lake"
+
+    @property
+    def landing_root(self) -> Path:
+        """Where raw files arrive: `<landing_root>/<source>/<YYYY-MM-DD>/`."""
+        return self.home / "landing"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def settings() -> Settings:
+    """Read the settings now (not cached: tests and tasks may change the environment)."""
+    backend = os.environ.get("LAKESIDE_TABLE_BACKEND", "auto")
+    if backend not in TABLE_BACKENDS:
+        raise ValueError(f"LAKESIDE_TABLE_BACKEND must be one of {TABLE_BACKENDS}, got {backend!r}")
+    share = _env_float("LAKESIDE_MAX_REJECTED_SHARE", 0.05)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"LAKESIDE_MAX_REJECTED_SHARE must be between 0 and 1, got {share}")
+    return Settings(
+        home=Path(os.environ.get("LAKESIDE_HOME", ".lakeside")).expanduser().absolute(),
+        table_backend=backend,
+        spark_master=os.environ.get("LAKESIDE_SPARK_MASTER", "local[*]"),
+        spark_driver_memory=os.environ.get("LAKESIDE_SPARK_DRIVER_MEMORY", "2g"),
+        spark_shuffle_partitions=int(os.environ.get("LAKESIDE_SPARK_SHUFFLE_PARTITIONS", "4")),
+        max_rejected_share=share,
+        generate_missing_landing=_env_bool("LAKESIDE_GENERATE_MISSING_LANDING", False),
+    )

@@ -1,0 +1,73 @@
+"""The SparkSession factory: local by default, a cluster by configuration.
+
+``LAKESIDE_SPARK_MASTER`` picks the master (``local[*]``, ``spark://host:7077``, ``yarn``,
+``k8s://...``). Under ``spark-submit`` the submitted configuration wins and nothing here
+overrides it. The Delta Lake connector is added when ``LAKESIDE_DELTA_PACKAGES`` (Maven
+coordinates, needs a reachable repository) or ``LAKESIDE_DELTA_JARS`` (local jar paths) is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from lakeside.config import settings
+
+DELTA_SESSION_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def session_conf(app_name: str = "lakeside") -> dict[str, str]:
+    """The configuration a Lakeside session gets (small defaults for a 2-core machine)."""
+    config = settings()
+    conf = {
+        "spark.app.name": app_name,
+        "spark.sql.shuffle.partitions": str(config.spark_shuffle_partitions),
+        "spark.default.parallelism": str(max(2, config.spark_shuffle_partitions)),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.enabled": os.environ.get("LAKESIDE_SPARK_UI", "false"),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        "spark.pyspark.driver.python": sys.executable,
+    }
+    conf.update(delta_conf())
+    return conf
+
+
+def delta_conf() -> dict[str, str]:
+    packages = os.environ.get("LAKESIDE_DELTA_PACKAGES", "").strip()
+    jars = os.environ.get("LAKESIDE_DELTA_JARS", "").strip()
+    if not (packages or jars):
+        return {}
+    conf = dict(DELTA_SESSION_CONF)
+    if packages:
+        conf["spark.jars.packages"] = packages
+    if jars:
+        conf["spark.jars"] = jars
+    return conf
+
+
+def get_spark(app_name: str = "lakeside", master: str | None = None):
+    """The active session, or a new one configured for Lakeside."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    if not _under_spark_submit():
+        config = settings()
+        builder = builder.master(master or config.spark_master).config(
+            "spark.driver.memory", config.spark_driver_memory
+        )
+        for key, value in session_conf(app_name).items():
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("LAKESIDE_SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+def _under_spark_submit() -> bool:
+    """spark-submit starts Python with a running JVM gateway and its own configuration."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ

@@ -1,0 +1,113 @@
+"""The spark-delta backend: the Delta Lake Spark connector (io.delta), used where its jars are on
+Spark's classpath (the production image, or a user whose Spark can fetch `io.delta:delta-spark`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from lakeside.tables._data import is_spark_frame, to_arrow
+from lakeside.tables._schema import FieldType, fields_of_spark
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def delta_connector_available(spark) -> bool:
+    """True when the session was built with Delta's extension and its classes load."""
+    if spark is None or DELTA_EXTENSION not in (spark.conf.get("spark.sql.extensions", "") or ""):
+        return False
+    try:
+        from py4j.java_gateway import JavaClass
+
+        return isinstance(spark._jvm.io.delta.tables.DeltaTable, JavaClass)
+    except Exception:  # Spark Connect sessions have no JVM view: the server decides
+        return False
+
+
+class SparkDeltaBackend:
+    name = "spark-delta"
+
+    def __init__(self, spark) -> None:
+        if spark is None:
+            raise ValueError("the spark-delta backend needs a SparkSession")
+        self.spark = spark
+
+    def _delta(self, uri: str):
+        from delta.tables import DeltaTable
+
+        return DeltaTable.forPath(self.spark, uri)
+
+    def _frame(self, data: Any):
+        return data if is_spark_frame(data) else self.spark.createDataFrame(to_arrow(data))
+
+    def exists(self, uri: str) -> bool:
+        from delta.tables import DeltaTable
+
+        return DeltaTable.isDeltaTable(self.spark, uri)
+
+    def fields(self, uri: str) -> list[FieldType]:
+        return fields_of_spark(self._delta(uri).toDF().schema)
+
+    def partition_columns(self, uri: str) -> list[str]:
+        return list(self._delta(uri).detail().first()["partitionColumns"])
+
+    def write(self, uri: str, data: Any, *, mode: str, partition_by: list[str] | None,
+              predicate: str | None, metadata: dict[str, str]) -> None:
+        writer = self._frame(data).write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if predicate:
+            writer = writer.option("replaceWhere", predicate)
+        if metadata:
+            writer = writer.option("userMetadata", json.dumps(metadata, sort_keys=True))
+        writer.save(uri)
+
+    def merge(self, uri: str, data: Any, *, keys: list[str], columns: list[str],
+              metadata: dict[str, str]) -> dict[str, int]:
+        on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
+        changed = " OR ".join(f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})" for c in columns if c not in keys)
+        if metadata:
+            self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", json.dumps(metadata, sort_keys=True))
+        try:
+            merge = self._delta(uri).alias("t").merge(self._frame(data).alias("s"), on)
+            merge = merge.whenMatchedUpdateAll(condition=changed) if changed else merge
+            merge.whenNotMatchedInsertAll().execute()
+        finally:
+            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+        metrics = self._delta(uri).history(1).first()["operationMetrics"] or {}
+        return {
+            "inserted": int(metrics.get("numTargetRowsInserted", 0)),
+            "updated": int(metrics.get("numTargetRowsUpdated", 0)),
+        }
+
+    def read_arrow(self, uri: str, version: int | None) -> pa.Table:
+        return self.read_spark(uri, version).toArrow()
+
+    def read_spark(self, uri: str, version: int | None):
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(uri)
+
+    def version(self, uri: str) -> int:
+        return int(self._delta(uri).history(1).first()["version"])
+
+    def history(self, uri: str, limit: int | None) -> list[dict[str, Any]]:
+        rows = self._delta(uri).history(limit).collect() if limit else self._delta(uri).history().collect()
+        return [row.asDict(recursive=True) for row in rows]
+
+    def vacuum(self, uri: str, retention_hours: int, dry_run: bool) -> list[str]:
+        self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        target = f"delta.`{uri}`"
+        listed = self.spark.sql(f"VACUUM {target} RETAIN {int(retention_hours)} HOURS DRY RUN").collect()
+        if not dry_run:
+            self.spark.sql(f"VACUUM {target} RETAIN {int(retention_hours)} HOURS")
+        return [row[0] for row in listed]
+
+
+def _quote(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
