@@ -277,3 +277,8 @@ def _preamble_lines(path: str) -> int:
             return 1 if handle.readline().startswith("Notes offered") else 0
     except OSError:
         return 0
+
+
+def daily_raw(day: dt.date, rows: int, seed: int = 0) -> pd.DataFrame:
+    """The text of one day's raw loans file."""
+    return to_raw(daily_batch(day, rows, seed))

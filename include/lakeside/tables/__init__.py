@@ -121,11 +121,13 @@ class Table:
         return self.version()
 
     def merge(self, data: Any, keys: list[str], partition_by: list[str] | None = None, *,
-              metadata: dict[str, str] | None = None) -> dict[str, int]:
+              newer_by: str | None = None, metadata: dict[str, str] | None = None) -> dict[str, int]:
         """Upsert on ``keys``: insert new keys, update rows whose values changed, leave the rest.
 
         Rows that did not change are not rewritten, so merging the same data twice leaves the
-        table's rows as they were. Creates the table when it is absent.
+        table's rows as they were. With ``newer_by``, a row is only updated by data whose value
+        in that column is at least the row's (re-running an old day does not undo a newer one).
+        Creates the table when it is absent.
         """
         keys = list(keys)
         _check_unique_keys(self.name, data, keys)
@@ -134,7 +136,10 @@ class Table:
             return {"inserted": _count(data), "updated": 0}
         self._check_schema(data)
         columns = [f.name for f in self.fields()]
-        return self._backend.merge(self.uri, data, keys=keys, columns=columns, metadata=metadata or {})
+        if newer_by is not None and newer_by not in columns:
+            raise ValueError(f"newer_by={newer_by!r} is not a column of {self.name}")
+        return self._backend.merge(self.uri, data, keys=keys, columns=columns, newer_by=newer_by,
+                                   metadata=metadata or {})
 
     def read(self, version: int | None = None):
         """The table (or one of its versions) as a Spark DataFrame."""

@@ -15,6 +15,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from lakeside.tables._data import to_arrow
+from lakeside.tables._merge import update_condition
 from lakeside.tables._schema import FieldType, fields_of_delta_json
 
 _FILE_LIST_UNSAFE_FEATURES = {"deletionVectors", "columnMapping"}
@@ -47,9 +48,9 @@ class EmbeddedBackend:
         )
 
     def merge(self, uri: str, data: Any, *, keys: list[str], columns: list[str],
-              metadata: dict[str, str]) -> dict[str, int]:
+              newer_by: str | None, metadata: dict[str, str]) -> dict[str, int]:
         on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
-        changed = " OR ".join(f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})" for c in columns if c not in keys)
+        changed = update_condition(columns, keys, newer_by, _quote)
         merger = DeltaTable(uri).merge(
             to_arrow(data), predicate=on, source_alias="s", target_alias="t",
             commit_properties=_commit(metadata),

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from lakeside.tables._data import is_spark_frame, to_arrow
+from lakeside.tables._merge import update_condition
 from lakeside.tables._schema import FieldType, fields_of_spark
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -67,9 +68,9 @@ class SparkDeltaBackend:
         writer.save(uri)
 
     def merge(self, uri: str, data: Any, *, keys: list[str], columns: list[str],
-              metadata: dict[str, str]) -> dict[str, int]:
+              newer_by: str | None, metadata: dict[str, str]) -> dict[str, int]:
         on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
-        changed = " OR ".join(f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})" for c in columns if c not in keys)
+        changed = update_condition(columns, keys, newer_by, _quote)
         if metadata:
             self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", json.dumps(metadata, sort_keys=True))
         try:

@@ -1,0 +1,56 @@
+"""
+### Daily ingest
+
+Lands each day's raw files into **bronze** Delta tables (as they arrived, with the source file,
+logical date and run id), validates and types them into **silver** (MERGE on the natural key),
+and writes every refused row, with its reason, to **quarantine**.
+
+- One task pair per source: `land_<source>` finds the day's files under
+  `$LAKESIDE_HOME/landing/<source>/<date>/` (or generates demo data when
+  `LAKESIDE_GENERATE_MISSING_LANDING=true`), then `ingest_<source>` runs the Spark job
+  `jobs/daily_ingest.py` through the `spark_default` connection.
+- The run fails, leaving silver unchanged, when the refused share passes
+  `LAKESIDE_MAX_REJECTED_SHARE` (default 5%); look at `quarantine.<source>`.
+- Re-running a logical date gives the same tables.
+- Each silver table is published as the asset `silver.<source>`: DAGs that need fresh data
+  schedule on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from lakeside.airflow import DEFAULT_ARGS, SparkJobOperator, silver_asset
+from lakeside.datasets import INGEST_SOURCES
+
+
+@dag(
+    schedule="@daily",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["lakeside", "ingest", "bronze", "silver"],
+    doc_md=__doc__,
+)
+def daily_ingest():
+    for source in INGEST_SOURCES:
+
+        @task(task_id=f"land_{source}")
+        def land(source: str, ds: str | None = None) -> list[str]:
+            from lakeside.ingest import ensure_landing
+
+            return ensure_landing(source, ds)
+
+        ingest = SparkJobOperator(
+            task_id=f"ingest_{source}",
+            job="daily_ingest",
+            application_args=["--source", source, "--logical-date", "{{ ds }}", "--run-id", "{{ run_id }}"],
+            outlets=[silver_asset(source)],
+        )
+        land(source) >> ingest
+
+
+daily_ingest()

@@ -1,0 +1,23 @@
+"""One module per source: its schema (``SPEC``), a loader for the real public file (``load``)
+and a deterministic generator of the same shape (``generate``).
+
+Sources that the daily ingest lands also define ``daily_raw(day, rows, seed)``: the text of
+one day's raw file. Adding a source to the daily ingest is adding its name below.
+
+This package imports no heavy library at import time: DAG files read ``INGEST_SOURCES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+ALL_SOURCES = ("loans", "paysim", "weekly_sales", "store_item", "taxi")
+INGEST_SOURCES = ("loans",)
+
+
+def source(name: str) -> ModuleType:
+    """The dataset module of ``name`` (``lakeside.datasets.<name>``)."""
+    if name not in ALL_SOURCES:
+        raise ValueError(f"unknown source {name!r}: one of {', '.join(ALL_SOURCES)}")
+    return importlib.import_module(f"lakeside.datasets.{name}")

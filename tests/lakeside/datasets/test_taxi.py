@@ -1,0 +1,237 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from lakeside.datasets import taxi
+
+YELLOW_2015_LINES = """\
+VendorID,tpep_pickup_datetime,tpep_dropoff_datetime,passenger_count,trip_distance,pickup_longitude,pickup_latitude,RateCodeID,store_and_fwd_flag,dropoff_longitude,dropoff_latitude,payment_type,fare_amount,extra,mta_tax,tip_amount,tolls_amount,improvement_surcharge,total_amount
+2,2015-01-15 19:05:39,2015-01-15 19:23:42,1,1.59,-73.993896484375,40.750110626220703,1,N,-73.974784851074219,40.750617980957031,1,12,1,0.5,3.25,0,0.3,17.05
+1,2015-01-10 20:33:38,2015-01-10 20:53:28,1,3.30,-74.00164794921875,40.7242431640625,1,N,-73.994415283203125,40.759109497070313,1,14.5,0.5,0.5,2,0,0.3,17.8
+2,2015-01-15 07:12:09,2015-01-15 07:20:51,5,1.20,0,0,1,N,0,0,2,7.5,0,0.5,0,0,0.3,8.3
+"""
+TIMES_SQUARE = (-73.9855, 40.758)
+JFK = (-73.7781, 40.6413)
+LAGUARDIA = (-73.8740, 40.7769)
+HUDSON = (-74.012, 40.760)
+
+
+@pytest.fixture(scope="module")
+def nta() -> pd.DataFrame:
+    return taxi.zones()
+
+
+@pytest.fixture(scope="module")
+def locate(nta):
+    """(lon, lat) arrays -> (zone, borough) Series, "OUTSIDE" where no zone holds the point."""
+    tree = shapely.STRtree(shapely.from_wkt(nta["geometry_wkt"].to_numpy()))
+
+    def find(lon, lat):
+        point_index, zone_index = tree.query(shapely.points(np.asarray(lon), np.asarray(lat)), predicate="within")
+        zone = np.full(len(lon), "OUTSIDE", dtype=object)
+        borough = zone.copy()
+        zone[point_index] = nta["zone"].to_numpy()[zone_index]
+        borough[point_index] = nta["borough"].to_numpy()[zone_index]
+        return pd.Series(zone), pd.Series(borough)
+
+    return find
+
+
+@pytest.fixture(scope="module")
+def trips() -> pd.DataFrame:
+    return taxi.generate(20_000, seed=1)
+
+
+def test_columns_and_dtypes_follow_the_spec(trips):
+    assert list(trips.columns) == taxi.SPEC.column_names
+    kinds = {"long": "int64", "int": "int32", "double": "float64", "timestamp": "datetime64[ns]"}
+    for column in taxi.SPEC.columns:
+        assert str(trips[column.name].dtype) == kinds[column.kind], column.name
+
+
+def test_same_seed_same_frame_other_seed_other_frame():
+    pd.testing.assert_frame_equal(taxi.generate(500, seed=2), taxi.generate(500, seed=2))
+    assert not taxi.generate(500, seed=2).equals(taxi.generate(500, seed=3))
+
+
+def test_trips_happen_on_the_day_with_unique_ids(trips):
+    pickup, dropoff = trips["tpep_pickup_datetime"], trips["tpep_dropoff_datetime"]
+    assert (pickup.dt.normalize() == pd.Timestamp("2015-01-15")).all()
+    assert pickup.is_monotonic_increasing and (dropoff > pickup).all()
+    assert trips["trip_id"].is_unique and trips["trip_id"].iloc[0] == 20150115_000000001
+    hourly = pickup.dt.hour.value_counts()
+    assert hourly[19] > 3 * hourly[4], "evenings are busier than the small hours"
+    assert trips["passenger_count"].between(1, 6).all() and trips["passenger_count"].mode()[0] == 1
+
+
+def test_trip_distance_is_about_1_3_times_the_straight_line(trips):
+    real_gps = (trips["pickup_longitude"] != 0) & (trips["dropoff_longitude"] != 0)
+    crow = taxi._haversine_miles(trips["pickup_longitude"], trips["pickup_latitude"],
+                                 trips["dropoff_longitude"], trips["dropoff_latitude"])
+    usable = real_gps & (crow > 0.3) & (crow < 30)
+    ratio = trips.loc[usable, "trip_distance"] / crow[usable]
+    assert ratio.median() == pytest.approx(1.3, abs=0.05)
+    assert 1.0 < trips["trip_distance"].median() < 3.0
+
+
+def test_fares_follow_the_2015_meter(trips):
+    fare, miles = trips["fare_amount"], trips["trip_distance"]
+    flat = fare == taxi.JFK_FLAT_FARE
+    assert 0.01 < flat.mean() < 0.08
+    metered = fare[~flat]
+    distance_part = 2.5 + 0.5 * np.floor(miles[~flat] * 5)
+    time_part = metered - distance_part
+    assert (time_part >= 0).all() and (time_part % 0.5 == 0).all()
+    assert 0 < time_part.median() < 5
+    assert np.corrcoef(miles[~flat], metered)[0, 1] > 0.9
+
+
+def test_tips_and_totals(trips):
+    tipped = trips["tip_amount"] > 0
+    assert 0.4 < tipped.mean() < 0.7
+    rate = trips.loc[tipped, "tip_amount"] / trips.loc[tipped, "fare_amount"]
+    assert 0.15 <= rate.median() <= 0.2
+    surcharges = (trips["total_amount"] - trips["fare_amount"] - trips["tip_amount"]).round(2)
+    assert set(surcharges) <= {0.8, 1.3, 1.8}
+
+
+def test_pickups_are_where_taxis_go(trips, locate):
+    zone, borough = locate(trips["pickup_longitude"], trips["pickup_latitude"])
+    share = borough.value_counts(normalize=True)
+    assert share["Manhattan"] > 0.75
+    assert share["Brooklyn"] > 0.02 and share["Queens"] > 0.04
+    airports = zone.isin(["John F. Kennedy International Airport", "LaGuardia Airport"]).mean()
+    assert 0.02 < airports < 0.1
+    assert 0.005 < share["OUTSIDE"] < 0.05
+
+
+def test_some_points_are_gps_glitches_outside_every_zone(trips, locate):
+    zero = (trips["pickup_longitude"] == 0) & (trips["pickup_latitude"] == 0)
+    assert 0.005 < zero.mean() < 0.03
+    _, borough = locate(trips["dropoff_longitude"], trips["dropoff_latitude"])
+    outside = borough == "OUTSIDE"
+    in_water = outside & (trips["dropoff_longitude"] != 0).to_numpy()
+    assert outside.mean() < 0.05 and in_water.sum() > 0
+
+
+def test_known_places_fall_in_the_zone_shapely_finds(locate):
+    lon, lat = zip(TIMES_SQUARE, JFK, LAGUARDIA, HUDSON, strict=True)
+    zone, borough = locate(lon, lat)
+    assert zone.tolist() == ["Midtown-Times Square", "John F. Kennedy International Airport", "LaGuardia Airport",
+                             "OUTSIDE"]
+    assert borough.tolist() == ["Manhattan", "Queens", "Queens", "OUTSIDE"]
+
+
+def test_every_hotspot_lies_in_its_borough(locate):
+    _, borough = locate([h.lon for h in taxi.HOTSPOTS], [h.lat for h in taxi.HOTSPOTS])
+    assert borough.tolist() == [h.borough for h in taxi.HOTSPOTS]
+
+
+def test_nta_zones_from_the_packaged_boundaries(nta):
+    assert list(nta.columns) == taxi.ZONES_SPEC.column_names
+    assert len(nta) == 262 and nta["zone_id"].is_unique
+    assert set(nta["borough"]) == {"Manhattan", "Brooklyn", "Queens", "Bronx", "Staten Island"}
+    geometries = shapely.from_wkt(nta["geometry_wkt"].to_numpy())
+    assert set(shapely.get_type_id(geometries)) <= {3, 6}  # Polygon, MultiPolygon
+    nta.loc[0, "zone"] = "changed"
+    assert taxi.zones().loc[0, "zone"] != "changed"
+
+
+def test_borough_zones():
+    boroughs = taxi.zones("borough")
+    assert sorted(boroughs["zone"]) == ["Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island"]
+    assert (boroughs["zone"] == boroughs["borough"]).all()
+    with pytest.raises(ValueError, match="zone level"):
+        taxi.zones("precinct")
+
+
+def _square(lon: float, lat: float, half: float = 0.002) -> list:
+    return [[[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
+             [lon - half, lat + half], [lon - half, lat - half]]]
+
+
+def test_load_zones_reads_the_taxi_zones_geojson(tmp_path):
+    features = [
+        {"type": "Feature", "properties": {"OBJECTID": 1, "Shape_Leng": 0.11, "Shape_Area": 0.0007,
+                                           "zone": "Newark Airport", "LocationID": 1, "borough": "EWR"},
+         "geometry": {"type": "Polygon", "coordinates": _square(-74.175, 40.69)}},
+        {"type": "Feature", "properties": {"OBJECTID": 56, "Shape_Leng": 0.05, "Shape_Area": 0.0001,
+                                           "zone": "Corona", "LocationID": 56, "borough": "Queens"},
+         "geometry": {"type": "Polygon", "coordinates": _square(-73.86, 40.745)}},
+        {"type": "Feature", "properties": {"OBJECTID": 57, "Shape_Leng": 0.02, "Shape_Area": 0.00002,
+                                           "zone": "Corona", "LocationID": 56, "borough": "Queens"},
+         "geometry": {"type": "Polygon", "coordinates": _square(-73.85, 40.745)}},
+    ]
+    path = tmp_path / "taxi_zones.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    zones = taxi.load_zones(str(path))
+    assert list(zones.columns) == taxi.ZONES_SPEC.column_names
+    assert zones[["zone_id", "zone", "borough"]].values.tolist() == [["1", "Newark Airport", "EWR"],
+                                                                     ["56", "Corona", "Queens"]]
+    corona = shapely.from_wkt(zones.loc[1, "geometry_wkt"])
+    assert corona.contains(shapely.Point(-73.86, 40.745)) and corona.contains(shapely.Point(-73.85, 40.745))
+
+
+def test_load_zones_reads_a_csv_with_wkt(tmp_path):
+    path = tmp_path / "taxi_zones.csv"
+    path.write_text(
+        "OBJECTID,Shape_Leng,the_geom,Shape_Area,zone,LocationID,borough\n"
+        '43,0.0997,"MULTIPOLYGON (((-73.9582 40.8007, -73.9818 40.7683, -73.9730 40.7645, '
+        '-73.9493 40.7969, -73.9582 40.8007)))",0.000380,Central Park,43,Manhattan\n'
+    )
+    zones = taxi.load_zones(str(path))
+    assert zones[["zone_id", "zone", "borough"]].values.tolist() == [["43", "Central Park", "Manhattan"]]
+    assert shapely.from_wkt(zones.loc[0, "geometry_wkt"]).contains(shapely.Point(-73.9654, 40.7829))
+
+
+def test_load_zones_names_what_is_missing(tmp_path):
+    csv_path = tmp_path / "zones.csv"
+    csv_path.write_text('zone,the_geom\nA,"POLYGON ((0 0, 1 0, 1 1, 0 0))"\n')
+    with pytest.raises(ValueError, match="missing columns: borough"):
+        taxi.load_zones(str(csv_path))
+    bad_wkt = tmp_path / "bad.csv"
+    bad_wkt.write_text("zone,borough,geometry_wkt\nA,Queens,POLYGON((0 0\n")
+    with pytest.raises(ValueError, match="invalid WKT"):
+        taxi.load_zones(str(bad_wkt))
+    geojson_path = tmp_path / "zones.geojson"
+    feature = {"type": "Feature", "properties": {"zone": "A"},
+               "geometry": {"type": "Polygon", "coordinates": _square(0, 0)}}
+    geojson_path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    with pytest.raises(ValueError, match="borough"):
+        taxi.load_zones(str(geojson_path))
+
+
+def test_load_reads_a_2015_yellow_file(tmp_path):
+    path = tmp_path / "yellow_tripdata_2015-01.csv"
+    path.write_text(YELLOW_2015_LINES)
+    loaded = taxi.load(str(path))
+    assert list(loaded.columns) == taxi.SPEC.column_names
+    assert loaded.dtypes.equals(taxi.generate(5).dtypes)
+    assert loaded["trip_id"].tolist() == [1, 2, 3]
+    first = loaded.iloc[0]
+    assert first["tpep_pickup_datetime"] == pd.Timestamp("2015-01-15 19:05:39")
+    assert first["pickup_longitude"] == -73.993896484375 and first["total_amount"] == 17.05
+    assert (loaded.loc[2, ["pickup_longitude", "pickup_latitude"]] == 0).all()
+    assert taxi.load(str(path), first_trip_id=1001)["trip_id"].tolist() == [1001, 1002, 1003]
+
+
+def test_generated_trips_survive_the_text_format(tmp_path):
+    trips = taxi.generate(2_000, seed=6, day="2015-06-01")
+    path = tmp_path / "trips.csv"
+    taxi.to_raw(trips).to_csv(path, index=False)
+    pd.testing.assert_frame_equal(taxi.load(str(path)), trips)
+
+
+def test_load_of_a_location_id_era_file_names_the_missing_coordinates(tmp_path):
+    path = tmp_path / "yellow_tripdata_2017-01.csv"
+    path.write_text(
+        "VendorID,tpep_pickup_datetime,tpep_dropoff_datetime,passenger_count,trip_distance,RatecodeID,"
+        "store_and_fwd_flag,PULocationID,DOLocationID,payment_type,fare_amount,extra,mta_tax,tip_amount,"
+        "tolls_amount,improvement_surcharge,total_amount\n"
+        "1,2017-01-09 11:13:28,2017-01-09 11:25:45,1,3.30,1,N,263,161,1,12.5,0,0.5,2,0,0.3,15.3\n"
+    )
+    with pytest.raises(ValueError, match="pickup_longitude, pickup_latitude, dropoff_longitude, dropoff_latitude"):
+        taxi.load(str(path))
