@@ -22,7 +22,7 @@ demo: setup
 	$(BIN)/python -m lakeside.demo
 
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 clean:
 	rm -rf $(LAKESIDE_HOME)

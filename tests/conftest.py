@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+
+# Before anything imports Airflow: a private, empty Airflow home on SQLite for this run.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="lakeside-tests-airflow-")
+os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("LAKESIDE_SPARK_SHUFFLE_PARTITIONS", "2")
+logging.getLogger("py4j").setLevel(logging.WARNING)
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 @pytest.fixture(scope="session")

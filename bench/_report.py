@@ -1,0 +1,181 @@
+"""Shared helpers for the benchmarks: a progress log, a timer with peak memory, an aligned
+plain-text table and the JSON result file (with the facts of the machine it ran on).
+
+Peak memory is the resident set's high-water mark (``VmHWM``) of a process. For this process
+it is also what ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` reports; reading ``/proc`` lets
+a benchmark reset it between steps (``clear_refs``) and watch other processes too (the Spark
+JVM). Where ``/proc`` is missing, the timer falls back to ``getrusage`` (never reset).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+_START = time.perf_counter()
+
+
+def log(message: str) -> None:
+    """A progress line, with the seconds since the benchmark started."""
+    print(f"[{time.perf_counter() - _START:7.1f}s] {message}", flush=True)
+
+
+# --- memory --------------------------------------------------------------------------------
+
+def peak_rss_mb(pid: int | None = None) -> float | None:
+    """Peak resident memory of ``pid`` (default: this process) in MiB, or None if unknown."""
+    hwm = _proc_status_kb(pid or os.getpid(), "VmHWM")
+    if hwm is not None:
+        return hwm / 1024
+    if pid is None or pid == os.getpid():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return None
+
+
+def rss_mb(pid: int | None = None) -> float | None:
+    """Current resident memory of ``pid`` in MiB, or None if unknown."""
+    rss = _proc_status_kb(pid or os.getpid(), "VmRSS")
+    return None if rss is None else rss / 1024
+
+
+def reset_peak_rss(pid: int | None = None) -> bool:
+    """Start a new high-water mark at the current RSS (Linux ``clear_refs``); False if not possible."""
+    try:
+        Path(f"/proc/{pid or os.getpid()}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _proc_status_kb(pid: int, key: str) -> int | None:
+    return _kb_field(f"/proc/{pid}/status", key)
+
+
+def _kb_field(path: str, key: str) -> int | None:
+    """A ``Key:   123 kB`` line of a /proc file, in KiB."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+# --- timing --------------------------------------------------------------------------------
+
+@dataclass
+class Measure:
+    """One timed step: wall seconds and the peak RSS (MiB) of each watched process."""
+
+    name: str
+    seconds: float = 0.0
+    peak_mb: dict[str, float | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "seconds": round(self.seconds, 3),
+                "peak_rss_mb": {k: None if v is None else round(v, 1) for k, v in self.peak_mb.items()}}
+
+
+@contextmanager
+def timed(name: str, watch: dict[str, int | None] | None = None):
+    """Time the block (``time.perf_counter``) and record the peak RSS of the watched processes.
+
+    ``watch`` maps a label to a pid (None: this process); default ``{"python": None}``. Each
+    watched process's high-water mark is reset at the start when the OS allows it, so the peak
+    belongs to this step (otherwise it is the peak since the process started).
+    """
+    watch = {"python": None} if watch is None else watch
+    for pid in watch.values():
+        reset_peak_rss(pid)
+    measure = Measure(name)
+    log(f"{name} ...")
+    start = time.perf_counter()
+    try:
+        yield measure
+    finally:
+        measure.seconds = time.perf_counter() - start
+        measure.peak_mb = {label: peak_rss_mb(pid) for label, pid in watch.items()}
+        peaks = ", ".join(f"{k} {_mb(v)}" for k, v in measure.peak_mb.items())
+        log(f"{name}: {measure.seconds:.1f}s (peak RSS {peaks})")
+
+
+def _mb(value: float | None) -> str:
+    return "?" if value is None else f"{value:,.0f} MiB"
+
+
+# --- output --------------------------------------------------------------------------------
+
+def table(headers: list[str], rows: list[list], title: str | None = None) -> str:
+    """An aligned plain-text table (numbers right-aligned); also printed."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) if cells else len(str(h))
+              for i, h in enumerate(headers)]
+    numeric = [all(_is_number(row[i]) for row in rows if row[i] not in (None, "")) for i in range(len(headers))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    out = ([title] if title else []) + [line([str(h) for h in headers]), line(["-" * w for w in widths])]
+    out += [line(r) for r in cells]
+    text = "\n".join(out)
+    print(text, flush=True)
+    return text
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}"
+    return str(value)
+
+
+def machine() -> dict:
+    """The facts a reader needs to compare two result files."""
+    facts = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "memory_gb": _memory_gb(),
+        "python": sys.version.split()[0],
+    }
+    for package in ("pyspark", "deltalake", "pyarrow", "pandas", "numpy"):
+        try:
+            facts[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            facts[package] = None
+    return facts
+
+
+def _memory_gb() -> float | None:
+    kb = _kb_field("/proc/meminfo", "MemTotal")
+    return None if kb is None else round(kb / 1024 / 1024, 1)
+
+
+def write_json(name: str, payload: dict) -> Path:
+    """Write ``bench/results/<name>.json`` (machine facts included) and return its path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"benchmark": name, "machine": machine(), **payload}, indent=2, default=str) + "\n")
+    log(f"wrote {path}")
+    return path

@@ -1,0 +1,283 @@
+"""Ingest throughput: one day of raw loans through extract -> transform -> load, Spark + Delta.
+
+    .venv/bin/python bench/ingest_throughput.py                 # 1,000,000 rows (several minutes)
+    .venv/bin/python bench/ingest_throughput.py --rows 100000   # quick mode (< ~2 minutes)
+
+The raw CSV (``--rows`` generated loans plus ``--bad-share`` faulty rows; duplicate-key faults
+add rows) is written once, untimed, under ``--workdir`` (default: a temporary folder). Then, in
+this one process, with one local Spark session and an empty embedded (delta-rs) lake:
+
+- ``pandas``: the single-node baseline, ``lakeside.datasets.loans.load`` of the same file (read
+  + type, no validation, no tables);
+- ``first``: the day's first ingest into empty tables (``lakeside.ingest`` extract + transform
+  + load, ``max_rejected_share=1.0``);
+- ``rerun``: the same day again, same files and run id (what an Airflow retry costs).
+
+Rates are input records per second. The session start is timed but not part of any rate.
+Results: a table on stdout and ``bench/results/ingest_throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _report as report
+from _report import log, timed
+
+NAME = "ingest_throughput"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=NAME, description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="generated loans (default 1,000,000)")
+    parser.add_argument("--bad-share", type=float, default=0.01, help="share of rows given a fault (default 0.01)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--day", type=dt.date.fromisoformat, default=dt.date(2024, 1, 15), help="logical date")
+    parser.add_argument("--workdir", type=Path, default=None, help="where the CSV and the lake go (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the CSV and the lake afterwards")
+    parser.add_argument("--master", default="local[*]")
+    parser.add_argument("--driver-memory", default=os.environ.get("LAKESIDE_SPARK_DRIVER_MEMORY", "6g"),
+                        help="spark.driver.memory (default: $LAKESIDE_SPARK_DRIVER_MEMORY or 6g)")
+    parser.add_argument("--skip-pandas", action="store_true", help="leave out the pandas baseline")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    own_workdir = args.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-")) if own_workdir else args.workdir.absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    lake_root = Path(tempfile.mkdtemp(prefix="lake-", dir=workdir))
+
+    # Before anything reads the settings or starts the JVM: driver memory only applies at JVM start.
+    os.environ["LAKESIDE_SPARK_DRIVER_MEMORY"] = args.driver_memory
+    os.environ["LAKESIDE_HOME"] = str(workdir / "home")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+    from lakeside import ingest
+    from lakeside.config import settings
+    from lakeside.datasets import loans
+
+    spec = loans.SPEC
+    run_id = f"bench__{args.day.isoformat()}T00:00:00+00:00"
+    log(f"{NAME}: {args.rows:,} rows, bad share {args.bad_share}, workdir {workdir}")
+    try:
+        # --- the raw file, untimed ---------------------------------------------------------
+        csv_path, records, gen_seconds = write_raw_csv(args, workdir)
+        size_mb = csv_path.stat().st_size / 2**20
+        log(f"raw CSV: {records:,} records, {size_mb:,.1f} MiB, generated in {gen_seconds:.1f}s -> {csv_path}")
+        files = [str(csv_path)]
+        steps: dict[str, report.Measure] = {}
+        result: dict = {}
+
+        # --- (c) pandas baseline (before the JVM exists, so it has the machine to itself) -
+        if not args.skip_pandas:
+            with timed("pandas loans.load (read + type)") as steps["pandas"]:
+                frame = loans.load(str(csv_path))
+            result["pandas_rows"] = len(frame)
+            del frame
+            gc.collect()
+
+        # --- Spark session (timed, not part of any rate) ----------------------------------
+        from lakeside.spark import get_spark
+        from lakeside.tables import Lake
+
+        with timed("Spark session start") as steps["session"]:
+            spark = get_spark(f"bench:{NAME}", master=args.master)
+            jvm_pid = _jvm_pid(spark)
+        watch = {"python": None, "jvm": jvm_pid}
+        conf = spark.sparkContext.getConf()
+        result["spark"] = {
+            "master": spark.sparkContext.master,
+            "default_parallelism": spark.sparkContext.defaultParallelism,
+            "driver_memory": conf.get("spark.driver.memory", None),
+            "jvm_max_heap_mb": round(spark._jvm.java.lang.Runtime.getRuntime().maxMemory() / 2**20),
+            "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+            "lakeside_shuffle_partitions_setting": settings().spark_shuffle_partitions,
+        }
+        log(f"Spark {spark.version}: {result['spark']}")
+        lake = Lake(lake_root, backend="embedded", spark=spark)
+
+        def run_ingest():
+            raw = ingest.extract(spark, files, spec)
+            batch = ingest.transform(raw, spec, args.day, run_id)
+            return ingest.load(lake, batch, spec, args.day, run_id, files, max_rejected_share=1.0)
+
+        # --- (a) first ingest of the day into empty tables --------------------------------
+        with timed("first ingest (extract + transform + load)", watch) as steps["first"]:
+            first = run_ingest()
+        result["first"] = describe(first, lake)
+        log(f"first: {first.rows_in:,} in = {first.rows_valid:,} silver + {first.rows_rejected:,} quarantine; "
+            f"versions {result['first']['versions']}")
+
+        # --- (b) idempotent rerun: same files, same run id --------------------------------
+        with timed("rerun of the same day (same files, same run id)", watch) as steps["rerun"]:
+            rerun = run_ingest()
+        result["rerun"] = describe(rerun, lake)
+        log(f"rerun: inserted {rerun.silver_inserted:,}, updated {rerun.silver_updated:,}; "
+            f"versions {result['rerun']['versions']}")
+
+        spark.stop()
+        result["checks"] = checks(records, result)
+        result["csv"] = {"path": str(csv_path), "records": records, "mib": round(size_mb, 1),
+                         "generate_seconds": round(gen_seconds, 1)}
+        print_and_save(args, records, steps, result)
+        return 0 if all(ok for _, ok, _ in result["checks"]) else 1
+    finally:
+        if args.keep:
+            log(f"kept {workdir}")
+        elif own_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            shutil.rmtree(lake_root, ignore_errors=True)
+            shutil.rmtree(workdir / "home", ignore_errors=True)
+
+
+def write_raw_csv(args: argparse.Namespace, workdir: Path) -> tuple[Path, int, float]:
+    from lakeside.datasets import faults, loans
+
+    start = time.perf_counter()
+    log("generating the raw CSV (not timed) ...")
+    typed = loans.generate(args.rows, seed=args.seed, issue_month=args.day, first_id=1)
+    raw = faults.inject(loans.to_raw(typed), loans.SPEC, args.bad_share, seed=args.seed)
+    del typed
+    path = workdir / "landing" / "loans" / args.day.isoformat() / f"loans-{args.day.isoformat()}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw.to_csv(path, index=False)
+    records = len(raw)
+    del raw
+    gc.collect()
+    return path, records, time.perf_counter() - start
+
+
+def describe(ingest_report, lake) -> dict:
+    """The ingest report plus what the tables hold afterwards (read with delta-rs, untimed)."""
+    from deltalake import DeltaTable
+
+    tables = {}
+    for layer in ("bronze", "quarantine", "silver"):
+        table = lake.table(f"{layer}.loans")
+        delta = DeltaTable(table.uri)
+        last = delta.history(1)[0]
+        tables[layer] = {
+            "version": delta.version(),
+            "rows": delta.to_pyarrow_dataset().count_rows(),
+            "files": len(delta.file_uris()),
+            "last_operation": last.get("operation"),
+        }
+    return {
+        "rows_in": ingest_report.rows_in,
+        "rows_valid": ingest_report.rows_valid,
+        "rows_rejected": ingest_report.rows_rejected,
+        "silver_inserted": ingest_report.silver_inserted,
+        "silver_updated": ingest_report.silver_updated,
+        "reasons": ingest_report.reasons,
+        "versions": {layer: t["version"] for layer, t in tables.items()},
+        "tables": tables,
+    }
+
+
+def checks(records: int, result: dict) -> list[tuple[str, bool, str]]:
+    first, rerun = result["first"], result["rerun"]
+    out = []
+    for label, r in (("first", first), ("rerun", rerun)):
+        total = r["rows_valid"] + r["rows_rejected"]
+        out.append((f"{label}: rows_in == silver + quarantine", r["rows_in"] == total,
+                    f"{r['rows_in']:,} vs {r['rows_valid']:,} + {r['rows_rejected']:,} = {total:,}"))
+    out.append(("rows_in == records in the CSV", first["rows_in"] == records, f"{first['rows_in']:,} vs {records:,}"))
+    if "pandas_rows" in result:
+        out.append(("pandas rows == records in the CSV", result["pandas_rows"] == records,
+                    f"{result['pandas_rows']:,} vs {records:,}"))
+    t = rerun["tables"]
+    out.append(("tables hold the day once (bronze, silver, quarantine rows)",
+                (t["bronze"]["rows"], t["silver"]["rows"], t["quarantine"]["rows"])
+                == (rerun["rows_in"], rerun["rows_valid"], rerun["rows_rejected"]),
+                f"bronze {t['bronze']['rows']:,}, silver {t['silver']['rows']:,}, quarantine {t['quarantine']['rows']:,}"))
+    out.append(("rerun changes no silver row", rerun["silver_inserted"] == 0 and rerun["silver_updated"] == 0,
+                f"inserted {rerun['silver_inserted']:,}, updated {rerun['silver_updated']:,}"))
+    out.append(("rerun adds no silver version", rerun["versions"]["silver"] == first["versions"]["silver"],
+                f"silver v{first['versions']['silver']} -> v{rerun['versions']['silver']} "
+                f"(last commit: {t['silver']['last_operation']})"))
+    return out
+
+
+def print_and_save(args, records: int, steps: dict, result: dict) -> None:
+    def rate(step: str) -> float | None:
+        return records / steps[step].seconds if step in steps else None
+
+    def peak(step: str, proc: str) -> float | None:
+        return steps[step].peak_mb.get(proc) if step in steps else None
+
+    first, rerun = result["first"], result["rerun"]
+    rows = [
+        ["pandas loans.load (baseline)", records, _s(steps, "pandas"), rate("pandas"), peak("pandas", "python"), None, "-"],
+        ["Spark session start", None, _s(steps, "session"), None, peak("session", "python"), None, "-"],
+        ["first ingest (a)", records, _s(steps, "first"), rate("first"), peak("first", "python"),
+         peak("first", "jvm"), _versions(first)],
+        ["rerun, same day (b)", records, _s(steps, "rerun"), rate("rerun"), peak("rerun", "python"),
+         peak("rerun", "jvm"), _versions(rerun)],
+    ]
+    print(flush=True)
+    report.table(["step", "records", "seconds", "records/s", "peak py MiB", "peak JVM MiB", "versions b/q/s after"],
+                 rows, title=f"{NAME}: {args.rows:,} generated loans, {records:,} CSV records, bad share {args.bad_share}")
+    ratios = {
+        "rerun / first (time)": _ratio(steps, "rerun", "first"),
+        "first ingest / pandas (time)": _ratio(steps, "first", "pandas"),
+        "rerun / pandas (time)": _ratio(steps, "rerun", "pandas"),
+    }
+    print(flush=True)
+    report.table(["ratio", "value"], [[k, v] for k, v in ratios.items()])
+    print(flush=True)
+    report.table(["count", "first", "rerun"], [
+        ["rows_in", first["rows_in"], rerun["rows_in"]],
+        ["silver (valid)", first["rows_valid"], rerun["rows_valid"]],
+        ["quarantine (refused)", first["rows_rejected"], rerun["rows_rejected"]],
+        ["silver inserted", first["silver_inserted"], rerun["silver_inserted"]],
+        ["silver updated", first["silver_updated"], rerun["silver_updated"]],
+    ])
+    print(flush=True)
+    report.table(["check", "ok", "detail"], [list(c) for c in result["checks"]])
+    print(flush=True)
+    report.write_json(NAME, {
+        "args": {k: str(v) if isinstance(v, (Path, dt.date)) else v for k, v in vars(args).items()},
+        "records": records,
+        "steps": {k: {**m.to_dict(), "records_per_s": round(rate(k), 1) if k != "session" else None}
+                  for k, m in steps.items()},
+        "ratios": {k: None if v is None else round(v, 3) for k, v in ratios.items()},
+        **{k: v for k, v in result.items() if k != "checks"},
+        "checks": [{"check": c, "ok": ok, "detail": d} for c, ok, d in result["checks"]],
+    })
+
+
+def _s(steps: dict, step: str) -> float | None:
+    return round(steps[step].seconds, 1) if step in steps else None
+
+
+def _ratio(steps: dict, a: str, b: str) -> float | None:
+    return steps[a].seconds / steps[b].seconds if a in steps and b in steps else None
+
+
+def _versions(r: dict) -> str:
+    v = r["versions"]
+    return f"{v['bronze']}/{v['quarantine']}/{v['silver']}"
+
+
+def _jvm_pid(spark) -> int | None:
+    try:
+        return int(spark._jvm.java.lang.ProcessHandle.current().pid())
+    except Exception:  # noqa: BLE001 - memory of the JVM is a nice-to-have
+        proc = getattr(spark.sparkContext._gateway, "proc", None)
+        return getattr(proc, "pid", None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

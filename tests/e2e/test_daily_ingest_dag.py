@@ -1,0 +1,82 @@
+"""The daily_ingest DAG end to end: Airflow on SQLite runs the real tasks, the Spark job is
+spark-submitted to local Spark, and the Delta tables are checked afterwards."""
+
+import datetime as dt
+import os
+import subprocess
+
+import pytest
+
+from lakeside.tables import Lake
+
+pytestmark = pytest.mark.slow
+
+DAY1 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+DAY2 = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def airflow_db():
+    done = subprocess.run(["airflow", "db", "migrate"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def ingest_env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lakeside-e2e")
+    saved = dict(os.environ)
+    os.environ.update({
+        "LAKESIDE_HOME": str(home),
+        "LAKESIDE_GENERATE_MISSING_LANDING": "true",
+        "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
+    })
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db, ingest_env):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["daily_ingest"]
+
+
+def tables(home, spark):
+    lake = Lake(home / "lake", backend="embedded", spark=spark)
+    return {layer: lake.table(f"{layer}.loans") for layer in ("bronze", "silver", "quarantine")}
+
+
+def frame(table, drop=()):
+    data = table.to_pandas().drop(columns=list(drop))
+    return data.sort_values(list(data.columns[:1]) + ["_ingest_date", "_row"]).reset_index(drop=True)
+
+
+def test_two_days_then_a_rerun_of_the_first(dag, ingest_env, spark):
+    for day in (DAY1, DAY2):
+        run = dag.test(logical_date=day)
+        assert run.state == "success", f"daily_ingest {day:%Y-%m-%d} ended {run.state}"
+
+    layers = tables(ingest_env, spark)
+    bronze, silver, quarantine = (frame(layers[n]) for n in ("bronze", "silver", "quarantine"))
+    for day in (DAY1.date(), DAY2.date()):
+        arrived = (bronze["_ingest_date"] == day).sum()
+        kept = (silver["_ingest_date"] == day).sum()
+        refused = (quarantine["_ingest_date"] == day).sum()
+        assert arrived > 1000 and refused > 0
+        assert arrived == kept + refused, f"{day}: {arrived} in, {kept} silver + {refused} quarantine"
+    assert silver["id"].is_unique
+    assert dict(spark_types(layers["silver"]))["issue_d"] == "date"
+
+    silver_version = layers["silver"].version()
+    run = dag.test(logical_date=DAY1)
+    assert run.state == "success"
+
+    assert layers["silver"].version() == silver_version, "a rerun must not rewrite silver"
+    assert frame(layers["silver"]).equals(silver)
+    assert frame(layers["bronze"], drop=["_run_id"]).equals(bronze.drop(columns=["_run_id"]))
+    assert frame(layers["quarantine"], drop=["_run_id"]).equals(quarantine.drop(columns=["_run_id"]))
+
+
+def spark_types(table):
+    return table.read().dtypes
