@@ -40,7 +40,7 @@ def daily_ingest():
 
         @task(task_id=f"land_{source}")
         def land(source: str, ds: str | None = None) -> list[str]:
-            from lakeside.ingest import ensure_landing
+            from lakeside.landing import ensure_landing
 
             return ensure_landing(source, ds)
 

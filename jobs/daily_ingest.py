@@ -15,7 +15,7 @@ import argparse
 import datetime as dt
 import sys
 
-from lakeside import ingest
+from lakeside import ingest, landing
 from lakeside.config import settings
 from lakeside.datasets import ALL_SOURCES, source
 from lakeside.spark import get_spark
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = source(args.source).SPEC
     share = settings().max_rejected_share if args.max_rejected_share is None else args.max_rejected_share
     spark = get_spark(f"daily_ingest:{args.source}")
-    files = args.files or ingest.ensure_landing(args.source, args.logical_date)
+    files = args.files or landing.ensure_landing(args.source, args.logical_date)
 
     raw = ingest.extract(spark, files, spec)
     batch = ingest.transform(raw, spec, args.logical_date, args.run_id)

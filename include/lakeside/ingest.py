@@ -21,15 +21,12 @@ import datetime as dt
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from lakeside.config import settings
-from lakeside.datasets import source as dataset_source
 from lakeside.datasets._spec import Column, SourceSpec
 from lakeside.tables import Lake
 
@@ -75,46 +72,6 @@ class IngestReport:
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "rejected_share": round(self.rejected_share, 6)}, indent=2)
-
-
-# --- landing ---------------------------------------------------------------------------------
-
-def landing_dir(source: str, day: dt.date | str) -> Path:
-    return settings().landing_root / source / _day(day).isoformat()
-
-
-def landing_files(source: str, day: dt.date | str) -> list[str]:
-    folder = landing_dir(source, day)
-    return sorted(str(p) for p in folder.glob("*.csv")) if folder.is_dir() else []
-
-
-def land_demo_file(source: str, day: dt.date | str, rows: int = 2000, seed: int = 0,
-                   bad_share: float = 0.01) -> Path:
-    """Write the generator's raw file for ``day`` (a few bad rows included) into the landing area."""
-    from lakeside.datasets import faults
-
-    module = dataset_source(source)
-    raw = faults.inject(module.daily_raw(_day(day), rows, seed), module.SPEC, bad_share, seed=seed)
-    target = landing_dir(source, day) / f"{source}-{_day(day).isoformat()}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".csv.partial")
-    raw.to_csv(partial, index=False)
-    partial.replace(target)
-    return target
-
-
-def ensure_landing(source: str, day: dt.date | str) -> list[str]:
-    """The day's raw files; generates the demo file when none arrived and generation is on."""
-    files = landing_files(source, day)
-    if not files and settings().generate_missing_landing:
-        land_demo_file(source, day)
-        files = landing_files(source, day)
-    if not files:
-        raise FileNotFoundError(
-            f"no raw {source} file for {_day(day)} in {landing_dir(source, day)} "
-            "(set LAKESIDE_GENERATE_MISSING_LANDING=true to generate demo data)"
-        )
-    return files
 
 
 # --- extract ---------------------------------------------------------------------------------

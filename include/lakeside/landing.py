@@ -1,0 +1,54 @@
+"""Where raw files arrive: ``$LAKESIDE_HOME/landing/<source>/<YYYY-MM-DD>/*.csv``.
+
+In production an upstream system drops the files; the demo and tests generate them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from lakeside.config import settings
+from lakeside.datasets import source as dataset_source
+
+
+def landing_dir(source: str, day: dt.date | str) -> Path:
+    return settings().landing_root / source / _day(day).isoformat()
+
+
+def landing_files(source: str, day: dt.date | str) -> list[str]:
+    folder = landing_dir(source, day)
+    return sorted(str(p) for p in folder.glob("*.csv")) if folder.is_dir() else []
+
+
+def land_demo_file(source: str, day: dt.date | str, rows: int = 2000, seed: int = 0,
+                   bad_share: float = 0.01) -> Path:
+    """Write the generator's raw file for ``day`` (a few bad rows included) into the landing area."""
+    from lakeside.datasets import faults
+
+    module = dataset_source(source)
+    raw = faults.inject(module.daily_raw(_day(day), rows, seed), module.SPEC, bad_share, seed=seed)
+    target = landing_dir(source, day) / f"{source}-{_day(day).isoformat()}.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".csv.partial")
+    raw.to_csv(partial, index=False)
+    partial.replace(target)
+    return target
+
+
+def ensure_landing(source: str, day: dt.date | str) -> list[str]:
+    """The day's raw files; generates the demo file when none arrived and generation is on."""
+    files = landing_files(source, day)
+    if not files and settings().generate_missing_landing:
+        land_demo_file(source, day)
+        files = landing_files(source, day)
+    if not files:
+        raise FileNotFoundError(
+            f"no raw {source} file for {_day(day)} in {landing_dir(source, day)} "
+            "(set LAKESIDE_GENERATE_MISSING_LANDING=true to generate demo data)"
+        )
+    return files
+
+
+def _day(day: dt.date | str) -> dt.date:
+    return day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
