@@ -39,3 +39,25 @@ def lakeside_home(tmp_path, monkeypatch):
     home = tmp_path / "lakeside"
     monkeypatch.setenv("LAKESIDE_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow tracking server with registry on a free loopback port (SQLite store)."""
+    import socket
+
+    from lakeside import tracking
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    home = tmp_path_factory.mktemp("mlflow")
+    uri = tracking.ensure_server(port=port, home=home)
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield uri
+    tracking.stop_server(home)
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous

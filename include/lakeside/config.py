@@ -23,6 +23,8 @@ class Settings:
     spark_shuffle_partitions: int
     max_rejected_share: float
     generate_missing_landing: bool
+    mlflow_tracking_uri: str | None
+    mlflow_port: int
 
     @property
     def lake_root(self) -> Path:
@@ -37,6 +39,11 @@ class Settings:
     @property
     def airflow_home(self) -> Path:
         return self.home / "airflow"
+
+    @property
+    def mlflow_home(self) -> Path:
+        """The embedded MLflow server's SQLite store and artifacts."""
+        return self.home / "mlflow"
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -72,4 +79,6 @@ def settings() -> Settings:
         spark_shuffle_partitions=int(os.environ.get("LAKESIDE_SPARK_SHUFFLE_PARTITIONS", "4")),
         max_rejected_share=share,
         generate_missing_landing=_env_bool("LAKESIDE_GENERATE_MISSING_LANDING", False),
+        mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None,
+        mlflow_port=int(os.environ.get("LAKESIDE_MLFLOW_PORT", "5000")),
     )
