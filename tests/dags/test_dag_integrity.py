@@ -88,3 +88,16 @@ def test_daily_ingest_lands_then_ingests_each_source_and_publishes_silver(dagbag
         assert [o.name for o in ingest.outlets] == [f"silver.{source}"]
         assert ingest.application_args[:2] == ["--source", source]
         assert "{{ ds }}" in ingest.application_args and "{{ run_id }}" in ingest.application_args
+
+
+def test_weekly_retrain_runs_weekly_or_on_fresh_loans_and_chains_the_gate(dagbag):
+    from airflow.sdk import AssetOrTimeSchedule
+
+    dag = dagbag.dags["weekly_retrain"]
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.timetable.timetable.expression == "0 3 * * 1"
+    assert "silver.loans" in str(dag.timetable.asset_condition)
+    assert set(dag.params.keys()) == {"time_budget_s", "families", "target"}
+    assert dag.get_task("search").upstream_task_ids == {"snapshot"}
+    assert dag.get_task("register").upstream_task_ids == {"search", "snapshot"}
+    assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot"}
