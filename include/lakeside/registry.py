@@ -1,0 +1,334 @@
+"""The model registry's promotion workflow: ``challenger`` -> gate -> ``champion``, and rollback.
+
+    version = register_challenger("runs:/<id>/model", name="loans_int_rate", tags={...})
+    decision = gate("loans_int_rate", version, snapshot, target="int_rate",
+                    thresholds=load_thresholds("loans_int_rate"))
+    rollback("loans_int_rate")
+
+Only MLflow aliases are used (``challenger``, ``champion``), never stages. Servers load
+``models:/<name>@champion``. The gate scores the challenger and the current champion on the
+same pinned holdout, so the comparison is fair even when the champion was trained on an older
+table version. Every promotion is appended to the registered model's tag
+``lakeside.champion_history`` (versions, oldest first), which is what :func:`rollback` pops.
+
+Thresholds are data, one JSON file per registered model in ``lakeside/gates/`` (or in the
+folder ``LAKESIDE_GATES_DIR``)::
+
+    {"metric": "rmse", "lower_is_better": true, "min_relative_improvement": 0.01,
+     "max": {"rmse": 2.0}, "min": {"r2": 0.7}}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lakeside import snapshot as snapshots
+from lakeside.snapshot import Snapshot
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+HISTORY_TAG = "lakeside.champion_history"
+METRICS = ("rmse", "mae", "r2")
+GATES_DIR_ENV = "LAKESIDE_GATES_DIR"
+_THRESHOLD_KEYS = {"metric", "lower_is_better", "min_relative_improvement", "max", "min", "description"}
+
+
+class ThresholdsNotFoundError(FileNotFoundError):
+    """No thresholds file for a registered model."""
+
+
+class InvalidThresholdsError(ValueError):
+    """A thresholds file that is not valid JSON or not of the expected shape."""
+
+
+class NoPreviousChampionError(LookupError):
+    """A rollback with no earlier champion to go back to."""
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    name: str
+    challenger_version: str
+    champion_version: str | None
+    promoted: bool
+    reason: str
+    challenger_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    snapshot_version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def register_challenger(model_uri: str, name: str, tags: dict[str, Any] | None = None) -> str:
+    """Register ``model_uri`` as a new version of ``name`` and point ``challenger`` at it."""
+    import mlflow
+
+    registered = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in (tags or {}).items()})
+    version = str(registered.version)
+    _client().set_registered_model_alias(name, CHALLENGER, version)
+    return version
+
+
+def champion_version(name: str) -> str | None:
+    """The version the ``champion`` alias points at; None without a champion (or model)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    try:
+        model = _client().get_registered_model(name)
+    except MlflowException as error:
+        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
+    version = model.aliases.get(CHAMPION)
+    return None if version is None else str(version)
+
+
+def gate(name: str, version: str, snapshot: Snapshot, target: str = "int_rate",
+         thresholds: dict | None = None) -> GateDecision:
+    """Promote ``version`` to champion if it passes ``thresholds`` and beats the champion.
+
+    Both models are scored on the snapshot's holdout rows, each on the input columns of its
+    own signature. The decision and both models' metrics become tags of ``version``.
+    """
+    thresholds = validate_thresholds(thresholds if thresholds is not None else load_thresholds(name), name)
+    version = str(version)
+    champion = champion_version(name)
+    holdout = _holdout(snapshot, target)
+    challenger_metrics = evaluate(name, version, holdout, target)
+    champion_metrics = None
+    if champion is not None and champion != version:
+        champion_metrics = evaluate(name, champion, holdout, target)
+    promoted, reason = _judge(version, challenger_metrics, champion, champion_metrics, thresholds)
+    decision = GateDecision(name, version, champion, promoted, reason, challenger_metrics,
+                            champion_metrics, snapshot.version)
+    _record_decision(decision, snapshot, target, thresholds, len(holdout))
+    if promoted:
+        _promote(name, version, champion)
+    return decision
+
+
+def rollback(name: str) -> str:
+    """Point ``champion`` back at the version promoted before the current one; returns it.
+
+    The current champion is dropped from the promotion history, so a second rollback goes
+    one promotion further back.
+    """
+    client = _client()
+    current = champion_version(name)
+    if current is None:
+        raise NoPreviousChampionError(f"{name} has no champion to roll back")
+    history = _history(name)
+    while history and history[-1] == current:
+        history.pop()
+    if not history:
+        raise NoPreviousChampionError(f"{name}: version {current} is the only champion it ever had; "
+                                      "there is nothing to roll back to")
+    previous = history[-1]
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
+    at = _now()
+    client.set_model_version_tag(name, current, "champion.rolled_back_at", at)
+    client.set_model_version_tag(name, current, "champion.rolled_back_to", previous)
+    client.set_model_version_tag(name, previous, "champion.restored_at", at)
+    client.set_registered_model_tag(name, "lakeside.last_rollback", f"{current}->{previous} at {at}")
+    return previous
+
+
+def load_thresholds(name: str) -> dict:
+    """The gate's thresholds for registered model ``name`` (``<gates dir>/<name>.json``)."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise InvalidThresholdsError(f"{name!r} cannot name a thresholds file")
+    path = _thresholds_path(name)
+    if not path.is_file():
+        raise ThresholdsNotFoundError(
+            f"no gate thresholds for model {name!r}: {path} does not exist "
+            f"(add it, or point {GATES_DIR_ENV} at a folder holding {name}.json)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidThresholdsError(f"{path}: not valid JSON ({error})") from None
+    return validate_thresholds(data, str(path))
+
+
+def validate_thresholds(data: Any, source: str = "thresholds") -> dict:
+    """``data`` with defaults filled in, or :class:`InvalidThresholdsError` saying what is wrong."""
+    if not isinstance(data, dict):
+        raise InvalidThresholdsError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    unknown = set(data) - _THRESHOLD_KEYS
+    if unknown:
+        raise InvalidThresholdsError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(_THRESHOLD_KEYS)}")
+    metric = data.get("metric", "rmse")
+    if metric not in METRICS:
+        raise InvalidThresholdsError(f"{source}: metric must be one of {METRICS}, got {metric!r}")
+    lower_is_better = data.get("lower_is_better", metric != "r2")
+    if not isinstance(lower_is_better, bool):
+        raise InvalidThresholdsError(f"{source}: lower_is_better must be true or false")
+    margin = data.get("min_relative_improvement", 0.0)
+    if not _is_number(margin) or margin < 0:
+        raise InvalidThresholdsError(f"{source}: min_relative_improvement must be a number >= 0")
+    bounds = {side: _bounds(data.get(side, {}), side, source) for side in ("max", "min")}
+    return {"metric": metric, "lower_is_better": lower_is_better, "min_relative_improvement": float(margin),
+            **bounds, **({"description": data["description"]} if "description" in data else {})}
+
+
+def evaluate(name: str, version: str, holdout: pd.DataFrame, target: str) -> dict[str, float]:
+    """rmse, mae and r2 of a registered version on ``holdout``, fed its signature's columns."""
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    features = _signature_columns(model, f"{name} version {version}")
+    missing = [column for column in features if column not in holdout.columns]
+    if missing:
+        raise ValueError(f"{name} version {version} needs columns the snapshot lacks: {missing}")
+    predicted = np.asarray(model.predict(holdout[features]), dtype=float).reshape(-1)
+    return regression_metrics(holdout[target].to_numpy(dtype=float), predicted)
+
+
+def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    error = predicted - actual
+    residual = float(np.sum(error ** 2))
+    spread = float(np.sum((actual - actual.mean()) ** 2))
+    return {
+        "rmse": float(np.sqrt(np.mean(error ** 2))),
+        "mae": float(np.mean(np.abs(error))),
+        "r2": 1.0 - residual / spread if spread > 0 else float("nan"),
+    }
+
+
+def _judge(version: str, challenger: dict, champion_version: str | None, champion: dict | None,
+           thresholds: dict) -> tuple[bool, str]:
+    failures = _threshold_failures(challenger, thresholds)
+    if failures:
+        return False, "fails the thresholds: " + "; ".join(failures)
+    if champion_version is None:
+        return True, "first champion: passes the thresholds"
+    if champion is None:
+        return False, f"version {version} is already the champion"
+    metric, margin = thresholds["metric"], thresholds["min_relative_improvement"]
+    gain = _relative_improvement(challenger[metric], champion[metric], thresholds["lower_is_better"])
+    comparison = (f"{metric} {challenger[metric]:.4g} vs champion version {champion_version}'s "
+                  f"{champion[metric]:.4g}: {gain:+.2%} (required {margin:+.2%})")
+    return (True, "beats the champion, " + comparison) if gain >= margin else \
+        (False, "does not beat the champion by the margin, " + comparison)
+
+
+def _threshold_failures(metrics: dict, thresholds: dict) -> list[str]:
+    """Written as ``not value <= limit`` so that a NaN metric fails every bound it meets."""
+    failures = [f"{m} {metrics[m]:.4g} above the maximum {limit:g}"
+                for m, limit in thresholds["max"].items() if not metrics[m] <= limit]
+    failures += [f"{m} {metrics[m]:.4g} below the minimum {limit:g}"
+                 for m, limit in thresholds["min"].items() if not metrics[m] >= limit]
+    if not math.isfinite(metrics[thresholds["metric"]]):
+        failures.append(f"{thresholds['metric']} is not a finite number")
+    return failures
+
+
+def _relative_improvement(challenger: float, champion: float, lower_is_better: bool) -> float:
+    gain = (champion - challenger) if lower_is_better else (challenger - champion)
+    if champion == 0:
+        return math.inf if gain > 0 else 0.0
+    return gain / abs(champion)
+
+
+def _record_decision(decision: GateDecision, snapshot: Snapshot, target: str, thresholds: dict,
+                     holdout_rows: int) -> None:
+    tags = {
+        "gate.decision": "promoted" if decision.promoted else "rejected",
+        "gate.reason": decision.reason,
+        "gate.at": _now(),
+        "gate.target": target,
+        "gate.snapshot_table": snapshot.table,
+        "gate.snapshot_version": str(snapshot.version),
+        "gate.holdout_rows": str(holdout_rows),
+        "gate.thresholds": json.dumps({k: v for k, v in thresholds.items() if k != "description"},
+                                      sort_keys=True),
+        **{f"gate.{m}": repr(v) for m, v in decision.challenger_metrics.items()},
+    }
+    if decision.champion_version is not None:
+        tags["gate.champion_version"] = decision.champion_version
+    for m, v in (decision.champion_metrics or {}).items():
+        tags[f"gate.champion_{m}"] = repr(v)
+    client = _client()
+    for key, value in tags.items():
+        client.set_model_version_tag(decision.name, decision.challenger_version, key, value)
+
+
+def _promote(name: str, version: str, previous: str | None) -> None:
+    """Move ``champion`` to ``version`` and append it to the history.
+
+    ``previous`` is added first when the history does not end with it (a champion set by hand),
+    so that :func:`rollback` always returns to the champion this promotion replaced.
+    """
+    history = _history(name)
+    if previous is not None and history[-1:] != [previous]:
+        history.append(previous)
+    client = _client()
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join([*history, version]))
+    client.set_model_version_tag(name, version, "champion.promoted_at", _now())
+
+
+def _history(name: str) -> list[str]:
+    """Versions promoted to champion, oldest first (rollbacks remove the versions they undo)."""
+    text = _client().get_registered_model(name).tags.get(HISTORY_TAG, "")
+    return [version for version in text.split(",") if version]
+
+
+def _holdout(snapshot: Snapshot, target: str) -> pd.DataFrame:
+    _, holdout = snapshots.split(snapshots.load(snapshot), snapshot)
+    if target not in holdout.columns:
+        raise ValueError(f"target {target!r} is not a column of {snapshot.table}")
+    holdout = holdout[holdout[target].notna()].reset_index(drop=True)
+    if holdout.empty:
+        raise ValueError(f"{snapshot.table} version {snapshot.version} has no holdout rows with a {target}")
+    return holdout
+
+
+def _signature_columns(model, label: str) -> list[str]:
+    schema = model.metadata.get_input_schema()
+    if schema is None or not schema.has_input_names():
+        raise ValueError(f"{label} has no signature with named input columns; log it with a signature")
+    return [str(column) for column in schema.input_names()]
+
+
+def _thresholds_path(name: str) -> Path:
+    folder = os.environ.get(GATES_DIR_ENV)
+    if folder:
+        return Path(folder).expanduser() / f"{name}.json"
+    return Path(str(resources.files("lakeside.gates") / f"{name}.json"))
+
+
+def _bounds(bounds: Any, side: str, source: str) -> dict[str, float]:
+    if not isinstance(bounds, dict):
+        raise InvalidThresholdsError(f"{source}: {side!r} must map metric names to numbers")
+    for metric, limit in bounds.items():
+        if metric not in METRICS or not _is_number(limit):
+            raise InvalidThresholdsError(
+                f"{source}: {side}.{metric} = {limit!r}; metrics are {METRICS} and limits numbers")
+    return {metric: float(limit) for metric, limit in bounds.items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _client():
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
