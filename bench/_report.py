@@ -48,6 +48,26 @@ def rss_mb(pid: int | None = None) -> float | None:
     return None if rss is None else rss / 1024
 
 
+def cpu_seconds(pid: int | None = None) -> float | None:
+    """User + system CPU seconds used so far by ``pid`` (all its threads), or None if unknown."""
+    if pid is None or pid == os.getpid():
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def load_average() -> tuple[float, float, float] | None:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews wall times."""
+    try:
+        return tuple(round(x, 2) for x in os.getloadavg())
+    except OSError:
+        return None
+
+
 def reset_peak_rss(pid: int | None = None) -> bool:
     """Start a new high-water mark at the current RSS (Linux ``clear_refs``); False if not possible."""
     try:
@@ -76,15 +96,24 @@ def _kb_field(path: str, key: str) -> int | None:
 
 @dataclass
 class Measure:
-    """One timed step: wall seconds and the peak RSS (MiB) of each watched process."""
+    """One timed step: wall seconds, and CPU seconds and peak RSS (MiB) of each watched process.
+
+    CPU seconds say what the step cost even when other work on the machine stretched its wall
+    time; the load averages before and after say whether it did.
+    """
 
     name: str
     seconds: float = 0.0
+    cpu_s: dict[str, float | None] = field(default_factory=dict)
     peak_mb: dict[str, float | None] = field(default_factory=dict)
+    load_before: tuple[float, float, float] | None = None
+    load_after: tuple[float, float, float] | None = None
 
     def to_dict(self) -> dict:
         return {"name": self.name, "seconds": round(self.seconds, 3),
-                "peak_rss_mb": {k: None if v is None else round(v, 1) for k, v in self.peak_mb.items()}}
+                "cpu_seconds": {k: None if v is None else round(v, 2) for k, v in self.cpu_s.items()},
+                "peak_rss_mb": {k: None if v is None else round(v, 1) for k, v in self.peak_mb.items()},
+                "load_average_before": self.load_before, "load_average_after": self.load_after}
 
 
 @contextmanager
@@ -98,20 +127,26 @@ def timed(name: str, watch: dict[str, int | None] | None = None):
     watch = {"python": None} if watch is None else watch
     for pid in watch.values():
         reset_peak_rss(pid)
-    measure = Measure(name)
-    log(f"{name} ...")
+    measure = Measure(name, load_before=load_average())
+    log(f"{name} ... (load average {measure.load_before})")
+    cpu_start = {label: cpu_seconds(pid) for label, pid in watch.items()}
     start = time.perf_counter()
     try:
         yield measure
     finally:
         measure.seconds = time.perf_counter() - start
+        for label, pid in watch.items():
+            now = cpu_seconds(pid)
+            measure.cpu_s[label] = None if now is None or cpu_start[label] is None else now - cpu_start[label]
         measure.peak_mb = {label: peak_rss_mb(pid) for label, pid in watch.items()}
-        peaks = ", ".join(f"{k} {_mb(v)}" for k, v in measure.peak_mb.items())
-        log(f"{name}: {measure.seconds:.1f}s (peak RSS {peaks})")
+        measure.load_after = load_average()
+        cpu = ", ".join(f"{k} {_num(v, 's')}" for k, v in measure.cpu_s.items())
+        peaks = ", ".join(f"{k} {_num(v, ' MiB')}" for k, v in measure.peak_mb.items())
+        log(f"{name}: {measure.seconds:.1f}s wall (CPU {cpu}; peak RSS {peaks}; load average {measure.load_after})")
 
 
-def _mb(value: float | None) -> str:
-    return "?" if value is None else f"{value:,.0f} MiB"
+def _num(value: float | None, unit: str) -> str:
+    return "?" if value is None else f"{value:,.1f}{unit}" if abs(value) < 100 else f"{value:,.0f}{unit}"
 
 
 # --- output --------------------------------------------------------------------------------
@@ -152,11 +187,12 @@ def _cell(value) -> str:
 def machine() -> dict:
     """The facts a reader needs to compare two result files."""
     facts = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "memory_gb": _memory_gb(),
+        "load_average_at_write": load_average(),
         "python": sys.version.split()[0],
     }
     for package in ("pyspark", "deltalake", "pyarrow", "pandas", "numpy"):

@@ -8,7 +8,7 @@ add rows) is written once, untimed, under ``--workdir`` (default: a temporary fo
 this one process, with one local Spark session and an empty embedded (delta-rs) lake:
 
 - ``pandas``: the single-node baseline, ``lakeside.datasets.loans.load`` of the same file (read
-  + type, no validation, no tables);
+  + type, no validation, no tables), and for scale ``pandas.read_csv`` alone (text, no typing);
 - ``first``: the day's first ingest into empty tables (``lakeside.ingest`` extract + transform
   + load, ``max_rejected_share=1.0``);
 - ``rerun``: the same day again, same files and run id (what an Airflow retry costs).
@@ -85,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
                 frame = loans.load(str(csv_path))
             result["pandas_rows"] = len(frame)
             del frame
+            gc.collect()
+            import pandas as pd
+
+            # For scale: the text read alone, without loans.load's typing.
+            with timed("pandas read_csv only (text, no typing)") as steps["pandas_read"]:
+                text = pd.read_csv(csv_path, dtype=str, keep_default_na=False, low_memory=False)
+            del text
             gc.collect()
 
         # --- Spark session (timed, not part of any rate) ----------------------------------
@@ -205,8 +212,8 @@ def checks(records: int, result: dict) -> list[tuple[str, bool, str]]:
     out.append(("rerun changes no silver row", rerun["silver_inserted"] == 0 and rerun["silver_updated"] == 0,
                 f"inserted {rerun['silver_inserted']:,}, updated {rerun['silver_updated']:,}"))
     out.append(("rerun adds no silver version", rerun["versions"]["silver"] == first["versions"]["silver"],
-                f"silver v{first['versions']['silver']} -> v{rerun['versions']['silver']} "
-                f"(last commit: {t['silver']['last_operation']})"))
+                (f"silver v{first['versions']['silver']} -> v{rerun['versions']['silver']} "
+                 f"(last commit: {t['silver']['last_operation']})")))
     return out
 
 
@@ -217,22 +224,38 @@ def print_and_save(args, records: int, steps: dict, result: dict) -> None:
     def peak(step: str, proc: str) -> float | None:
         return steps[step].peak_mb.get(proc) if step in steps else None
 
+    def cpu(step: str, proc: str) -> float | None:
+        return steps[step].cpu_s.get(proc) if step in steps else None
+
+    def load(step: str) -> float | None:
+        return steps[step].load_before[0] if step in steps and steps[step].load_before else None
+
     first, rerun = result["first"], result["rerun"]
     rows = [
-        ["pandas loans.load (baseline)", records, _s(steps, "pandas"), rate("pandas"), peak("pandas", "python"), None, "-"],
-        ["Spark session start", None, _s(steps, "session"), None, peak("session", "python"), None, "-"],
-        ["first ingest (a)", records, _s(steps, "first"), rate("first"), peak("first", "python"),
-         peak("first", "jvm"), _versions(first)],
-        ["rerun, same day (b)", records, _s(steps, "rerun"), rate("rerun"), peak("rerun", "python"),
-         peak("rerun", "jvm"), _versions(rerun)],
+        ["pandas loans.load (c)", records, _s(steps, "pandas"), rate("pandas"), cpu("pandas", "python"), None,
+         peak("pandas", "python"), None, load("pandas"), "-"],
+        ["pandas read_csv only (text)", records, _s(steps, "pandas_read"), rate("pandas_read"),
+         cpu("pandas_read", "python"), None, peak("pandas_read", "python"), None, load("pandas_read"), "-"],
+        ["Spark session start", None, _s(steps, "session"), None, cpu("session", "python"), None,
+         peak("session", "python"), None, load("session"), "-"],
+        ["first ingest (a)", records, _s(steps, "first"), rate("first"), cpu("first", "python"), cpu("first", "jvm"),
+         peak("first", "python"), peak("first", "jvm"), load("first"), _versions(first)],
+        ["rerun, same day (b)", records, _s(steps, "rerun"), rate("rerun"), cpu("rerun", "python"), cpu("rerun", "jvm"),
+         peak("rerun", "python"), peak("rerun", "jvm"), load("rerun"), _versions(rerun)],
     ]
     print(flush=True)
-    report.table(["step", "records", "seconds", "records/s", "peak py MiB", "peak JVM MiB", "versions b/q/s after"],
+    report.table(["step", "records", "wall s", "records/s", "CPU py s", "CPU JVM s", "peak py MiB", "peak JVM MiB",
+                  "load", "versions b/q/s"],
                  rows, title=f"{NAME}: {args.rows:,} generated loans, {records:,} CSV records, bad share {args.bad_share}")
+    busy = [k for k, m in steps.items() if m.load_before and m.load_before[0] > (os.cpu_count() or 1)]
+    if busy:
+        print(f"WARNING: the machine was busy (1-minute load average above {os.cpu_count()} CPUs) before "
+              f"{', '.join(busy)}: wall times are stretched; compare CPU seconds.", flush=True)
     ratios = {
         "rerun / first (time)": _ratio(steps, "rerun", "first"),
         "first ingest / pandas (time)": _ratio(steps, "first", "pandas"),
         "rerun / pandas (time)": _ratio(steps, "rerun", "pandas"),
+        "first ingest / pandas read_csv only (time)": _ratio(steps, "first", "pandas_read"),
     }
     print(flush=True)
     report.table(["ratio", "value"], [[k, v] for k, v in ratios.items()])

@@ -20,7 +20,9 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from lakeside.airflow import DEFAULT_ARGS, silver_asset
 
-FAMILIES = ["linear", "knn", "random_forest", "hist_gradient_boosting", "lightgbm", "svr", "spark_gbt"]
+FAMILIES = [
+    "linear", "knn", "random_forest", "hist_gradient_boosting", "lightgbm", "svr", "spark_gbt", "spark_random_forest",
+]
 
 
 @dag(

@@ -48,6 +48,7 @@ class RejectedShareExceeded(RuntimeError):
 @dataclass
 class Batch:
     bronze: DataFrame
+    parsed: DataFrame  # bronze typed and judged: silver and quarantine are its two halves
     silver: DataFrame
     quarantine: DataFrame
 
@@ -127,8 +128,9 @@ def _header(spark: SparkSession, path: str) -> list[str]:
 
 def transform(raw: DataFrame, spec: SourceSpec, day: dt.date | str, run_id: str) -> Batch:
     bronze = to_bronze(raw, spec, day, run_id)
-    silver, quarantine = split(parse(bronze, spec), spec)
-    return Batch(bronze=bronze, silver=silver, quarantine=quarantine)
+    parsed = parse(bronze, spec)
+    silver, quarantine = split(parsed, spec)
+    return Batch(bronze=bronze, parsed=parsed, silver=silver, quarantine=quarantine)
 
 
 def to_bronze(raw: DataFrame, spec: SourceSpec, day: dt.date | str, run_id: str) -> DataFrame:
@@ -253,9 +255,8 @@ def load(lake: Lake, batch: Batch, spec: SourceSpec, day: dt.date | str, run_id:
          files: list[str], max_rejected_share: float) -> IngestReport:
     """Write bronze and quarantine for the day, then merge silver unless too much was refused."""
     day = _day(day)
-    bronze = batch.bronze.persist()
-    quarantine = batch.quarantine.persist()
-    silver = batch.silver.persist()
+    cached = [batch.bronze.persist(), batch.parsed.persist()]
+    bronze, silver, quarantine = batch.bronze, batch.silver, batch.quarantine
     try:
         report = IngestReport(
             source=spec.name, logical_date=day.isoformat(), run_id=run_id, files=files,
@@ -281,7 +282,7 @@ def load(lake: Lake, batch: Batch, spec: SourceSpec, day: dt.date | str, run_id:
         report.versions = {layer: t.version() for layer, t in tables.items()}
         return report
     finally:
-        for frame in (bronze, quarantine, silver):
+        for frame in cached:
             frame.unpersist()
 
 

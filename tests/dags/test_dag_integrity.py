@@ -101,3 +101,11 @@ def test_weekly_retrain_runs_weekly_or_on_fresh_loans_and_chains_the_gate(dagbag
     assert dag.get_task("search").upstream_task_ids == {"snapshot"}
     assert dag.get_task("register").upstream_task_ids == {"search", "snapshot"}
     assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot"}
+
+
+def test_weekly_retrain_offers_exactly_the_library_s_model_families(dagbag):
+    from lakeside.automl import FAMILIES
+
+    families = dagbag.dags["weekly_retrain"].params.get_param("families")
+    assert families.value == list(FAMILIES)
+    assert families.schema["items"]["enum"] == list(FAMILIES)
