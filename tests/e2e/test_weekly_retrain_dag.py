@@ -1,0 +1,57 @@
+"""weekly_retrain end to end: Airflow runs the real tasks against a real MLflow server, and the
+registry ends with a champion whose lineage leads back to the table version."""
+
+import datetime as dt
+import json
+import os
+import shutil
+from importlib import resources
+import subprocess
+
+import pytest
+from mlflow import MlflowClient
+
+from lakeside.datasets import loans
+from lakeside.tables import Lake
+
+pytestmark = pytest.mark.slow
+
+FAMILIES = ["linear", "hist_gradient_boosting"]
+
+
+@pytest.fixture()
+def retrain_env(tmp_path, monkeypatch, mlflow_server):
+    done = subprocess.run(["airflow", "db", "migrate"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    monkeypatch.setenv("LAKESIDE_HOME", str(tmp_path))
+    monkeypatch.setenv("LAKESIDE_LOANS_MODEL", "e2e_loans_int_rate")
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    shutil.copy(resources.files("lakeside.gates") / "loans_int_rate.json", gates / "e2e_loans_int_rate.json")
+    monkeypatch.setenv("LAKESIDE_GATES_DIR", str(gates))
+    silver = Lake(tmp_path / "lake", backend="embedded").table("silver.loans")
+    silver.overwrite(loans.generate(1200, seed=11))
+    return silver
+
+
+def test_a_retrain_leaves_a_champion_with_lineage(retrain_env, mlflow_server):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["weekly_retrain"]
+    run = dag.test(logical_date=dt.datetime(2024, 1, 8, tzinfo=dt.timezone.utc),
+                   run_conf={"time_budget_s": 40, "families": FAMILIES})
+    assert run.state == "success"
+
+    client = MlflowClient(mlflow_server)
+    champion = client.get_model_version_by_alias("e2e_loans_int_rate", "champion")
+    challenger = client.get_model_version_by_alias("e2e_loans_int_rate", "challenger")
+    assert champion.version == challenger.version == "1"
+    assert champion.tags["gate.decision"] == "promoted"
+    assert float(champion.tags["gate.rmse"]) < 1.5
+    assert champion.tags["snapshot_table"] == "silver.loans" and champion.tags["snapshot_version"] == "0"
+
+    trial = client.get_run(champion.run_id)
+    assert trial.data.params["family"] in FAMILIES
+    inputs = trial.inputs.dataset_inputs
+    source = json.loads(inputs[0].dataset.source)
+    assert source["delta_table_version"] == 0 and source["path"] == retrain_env.uri
