@@ -85,7 +85,7 @@ def champion_summary(uri: str) -> str:
     except Exception:  # noqa: BLE001 - the registry answers "not found" in several ways
         return f"No champion for {name} yet: see the gate's decision in {uri}"
     tags = champion.tags
-    metrics = ", ".join(f"{m} {tags[f'gate.{m}']}" for m in ("rmse", "mae", "r2") if f"gate.{m}" in tags)
+    metrics = ", ".join(f"{m} {float(tags[f'gate.{m}']):.4f}" for m in ("rmse", "mae", "r2") if f"gate.{m}" in tags)
     return (
         f"MLflow: {uri}\n"
         f"Champion: {name} version {champion.version} ({tags.get('family', '?')}), trained on "
