@@ -76,3 +76,18 @@ class SourceSpec:
     def silver_ddl(self) -> str:
         """Spark DDL of the typed columns (without ingest metadata)."""
         return ", ".join(f"`{c.name}` {c.silver_type}" for c in self.columns)
+
+
+def read_text_csv(path: str, spec: SourceSpec, what: str, optional: tuple[str, ...] = (), skiprows: int = 0):
+    """A public CSV as text (every cell a string), checked to hold the spec's columns.
+
+    Raises ``ValueError`` naming the missing columns; ``optional`` columns may be absent.
+    """
+    import pandas as pd
+
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, low_memory=False, skiprows=skiprows)
+    raw.columns = raw.columns.str.strip()
+    missing = [c for c in spec.column_names if c not in optional and c not in raw.columns]
+    if missing:
+        raise ValueError(f"{path}: not a {what} file, missing columns: {', '.join(missing)}")
+    return raw

@@ -22,7 +22,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from lakeside.datasets._spec import Column, SourceSpec
+from lakeside.datasets._spec import Column, SourceSpec, read_text_csv
 
 GRADES = ("A", "B", "C", "D", "E", "F", "G")
 GRADE_BASE_RATE = {"A": 7.1, "B": 10.6, "C": 14.0, "D": 17.8, "E": 21.2, "F": 24.8, "G": 27.9}
@@ -172,11 +172,7 @@ def load(path: str) -> pd.DataFrame:
     Extra columns are dropped; the footer lines of the old LoanStats files ("Total amount
     funded in policy code ...") and rows without an id are skipped.
     """
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, low_memory=False,
-                      skiprows=_preamble_lines(path))
-    missing = [c for c in SPEC.column_names if c not in raw.columns]
-    if missing:
-        raise ValueError(f"{path}: not a Lending Club file, missing columns: {', '.join(missing)}")
+    raw = read_text_csv(path, SPEC, "Lending Club", skiprows=_preamble_lines(path))
     raw = raw[raw["id"].str.strip().str.fullmatch(r"\d+")]
     return parse_raw(raw[SPEC.column_names])
 

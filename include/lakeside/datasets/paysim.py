@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lakeside.datasets._spec import Column, SourceSpec
+from lakeside.datasets._spec import Column, SourceSpec, read_text_csv
 
 TYPES = ("CASH_IN", "CASH_OUT", "DEBIT", "PAYMENT", "TRANSFER")
 TYPE_SHARES = {"CASH_IN": 0.2199, "CASH_OUT": 0.3517, "DEBIT": 0.0065, "PAYMENT": 0.3381, "TRANSFER": 0.0838}
@@ -114,11 +114,7 @@ def rule_label(df: pd.DataFrame) -> pd.Series:
 
 def load(path: str) -> pd.DataFrame:
     """Read the public PaySim CSV (local path or URL, may be zipped) into :func:`generate`'s shape."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    raw.columns = raw.columns.str.strip()
-    missing = [c for c in SPEC.column_names if c not in raw.columns]
-    if missing:
-        raise ValueError(f"{path}: not a PaySim file, missing columns: {', '.join(missing)}")
+    raw = read_text_csv(path, SPEC, "PaySim")
     return parse_raw(raw[SPEC.column_names])
 
 

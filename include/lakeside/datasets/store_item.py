@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lakeside.datasets._spec import Column, SourceSpec
+from lakeside.datasets._spec import Column, SourceSpec, read_text_csv
 
 STORES = 10
 ITEMS = 50
@@ -76,11 +76,7 @@ def generate(
 
 def load(path: str) -> pd.DataFrame:
     """Read the Kaggle ``train.csv`` (local path or URL) into :func:`generate`'s shape."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    raw.columns = raw.columns.str.strip()
-    missing = [c for c in SPEC.column_names if c not in raw.columns]
-    if missing:
-        raise ValueError(f"{path}: not a store-item sales file, missing columns: {', '.join(missing)}")
+    raw = read_text_csv(path, SPEC, "store-item sales")
     return parse_raw(raw[SPEC.column_names])
 
 

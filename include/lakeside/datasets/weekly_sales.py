@@ -22,7 +22,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from lakeside.datasets._spec import Column, SourceSpec
+from lakeside.datasets._spec import Column, SourceSpec, read_text_csv
 
 WEEKS = 52
 PRODUCTS = 811
@@ -95,11 +95,7 @@ def generate(products: int = PRODUCTS, weeks: int = WEEKS, seed: int = 0) -> pd.
 
 def load(path: str) -> pd.DataFrame:
     """Read the UCI CSV (local path or URL) into :func:`generate`'s shape (52 weeks)."""
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    raw.columns = raw.columns.str.strip()
-    missing = [c for c in SPEC.column_names if c not in raw.columns]
-    if missing:
-        raise ValueError(f"{path}: not a weekly sales file, missing columns: {', '.join(missing)}")
+    raw = read_text_csv(path, SPEC, "weekly sales")
     return parse_raw(raw[SPEC.column_names])
 
 
