@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from lakeside.datasets._spec import Column, SourceSpec
+from lakeside.landing import as_date
 from lakeside.tables import Lake
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def to_bronze(raw: DataFrame, spec: SourceSpec, day: dt.date | str, run_id: str)
     return raw.select(
         *[F.col(f"`{c}`") for c in spec.column_names],
         *RAW_EXTRAS,
-        F.lit(_day(day)).alias("_ingest_date"),
+        F.lit(as_date(day)).alias("_ingest_date"),
         "_source_file",
         "_row",
         F.lit(run_id).alias("_run_id"),
@@ -254,7 +255,7 @@ def _flag_duplicate_keys(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
 def load(lake: Lake, batch: Batch, spec: SourceSpec, day: dt.date | str, run_id: str,
          files: list[str], max_rejected_share: float) -> IngestReport:
     """Write bronze and quarantine for the day, then merge silver unless too much was refused."""
-    day = _day(day)
+    day = as_date(day)
     cached = [batch.bronze.persist(), batch.parsed.persist()]
     bronze, silver, quarantine = batch.bronze, batch.silver, batch.quarantine
     try:
@@ -294,7 +295,3 @@ def _reason_counts(quarantine: DataFrame, top: int = 20) -> dict[str, int]:
     reasons = quarantine.select(F.explode(F.split("_reason", "; ")).alias("reason")).select(reason.alias("reason"))
     rows = reasons.groupBy("reason").count().orderBy(F.desc("count"), "reason").limit(top).collect()
     return {row["reason"]: int(row["count"]) for row in rows}
-
-
-def _day(day: dt.date | str) -> dt.date:
-    return day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])

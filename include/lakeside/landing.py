@@ -13,7 +13,7 @@ from lakeside.datasets import source as dataset_source
 
 
 def landing_dir(source: str, day: dt.date | str) -> Path:
-    return settings().landing_root / source / _day(day).isoformat()
+    return settings().landing_root / source / as_date(day).isoformat()
 
 
 def landing_files(source: str, day: dt.date | str) -> list[str]:
@@ -27,8 +27,8 @@ def land_demo_file(source: str, day: dt.date | str, rows: int = 2000, seed: int 
     from lakeside.datasets import faults
 
     module = dataset_source(source)
-    raw = faults.inject(module.daily_raw(_day(day), rows, seed), module.SPEC, bad_share, seed=seed)
-    target = landing_dir(source, day) / f"{source}-{_day(day).isoformat()}.csv"
+    raw = faults.inject(module.daily_raw(as_date(day), rows, seed), module.SPEC, bad_share, seed=seed)
+    target = landing_dir(source, day) / f"{source}-{as_date(day).isoformat()}.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".csv.partial")
     raw.to_csv(partial, index=False)
@@ -44,11 +44,12 @@ def ensure_landing(source: str, day: dt.date | str) -> list[str]:
         files = landing_files(source, day)
     if not files:
         raise FileNotFoundError(
-            f"no raw {source} file for {_day(day)} in {landing_dir(source, day)} "
+            f"no raw {source} file for {as_date(day)} in {landing_dir(source, day)} "
             "(set LAKESIDE_GENERATE_MISSING_LANDING=true to generate demo data)"
         )
     return files
 
 
-def _day(day: dt.date | str) -> dt.date:
+def as_date(day: dt.date | str) -> dt.date:
+    """A logical date given as a date or as ISO text (Airflow's ``ds`` or a timestamp)."""
     return day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])

@@ -35,13 +35,10 @@ def take_snapshot(source: str = "loans") -> dict:
 def run_search(pinned: dict, target: str = DEFAULT_TARGET, time_budget_s: float = 300.0,
                families: list[str] | None = None, seed: int = 0) -> dict:
     """Search the model families on the snapshot; returns the best trial's facts."""
-    import mlflow
-
-    from lakeside import tracking
     from lakeside.automl import search
     from lakeside.snapshot import Snapshot
 
-    mlflow.set_tracking_uri(tracking.ensure_server())
+    _use_tracking_server()
     spark = _spark_if_needed(families)
     result = search(
         Snapshot.from_dict(pinned), target, time_budget_s=time_budget_s, families=families or None,
@@ -59,12 +56,9 @@ def run_search(pinned: dict, target: str = DEFAULT_TARGET, time_budget_s: float 
 
 def register(found: dict, pinned: dict, target: str = DEFAULT_TARGET) -> str:
     """Register the search's best as a new version with alias ``challenger``; returns the version."""
-    import mlflow
-
-    from lakeside import tracking
     from lakeside.registry import register_challenger
 
-    mlflow.set_tracking_uri(tracking.ensure_server())
+    _use_tracking_server()
     return register_challenger(found["model_uri"], name=model_name(target), tags={
         "snapshot_table": pinned["table"], "snapshot_version": str(pinned["version"]),
         "search_run_id": found["parent_run_id"], "family": found["best_family"],
@@ -73,17 +67,22 @@ def register(found: dict, pinned: dict, target: str = DEFAULT_TARGET) -> str:
 
 def decide(version: str, pinned: dict, target: str = DEFAULT_TARGET) -> dict:
     """Run the promotion gate for ``version`` on the snapshot's holdout."""
-    import mlflow
-
-    from lakeside import tracking
     from lakeside.registry import gate, load_thresholds
     from lakeside.snapshot import Snapshot
 
-    mlflow.set_tracking_uri(tracking.ensure_server())
+    _use_tracking_server()
     name = model_name(target)
     decision = gate(name, version, Snapshot.from_dict(pinned), target=target, thresholds=load_thresholds(name))
     log.info("gate for %s v%s: %s (%s)", name, version, "promoted" if decision.promoted else "refused", decision.reason)
     return decision.to_dict()
+
+
+def _use_tracking_server() -> None:
+    import mlflow
+
+    from lakeside import tracking
+
+    mlflow.set_tracking_uri(tracking.ensure_server())
 
 
 def _spark_if_needed(families: list[str] | None):

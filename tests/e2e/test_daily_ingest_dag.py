@@ -3,7 +3,6 @@ spark-submitted to local Spark, and the Delta tables are checked afterwards."""
 
 import datetime as dt
 import os
-import subprocess
 
 import pytest
 
@@ -13,12 +12,6 @@ pytestmark = pytest.mark.slow
 
 DAY1 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 DAY2 = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def airflow_db():
-    done = subprocess.run(["airflow", "db", "migrate"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 from importlib import resources
-import subprocess
 
 import pytest
 from mlflow import MlflowClient
@@ -20,9 +19,7 @@ FAMILIES = ["linear", "hist_gradient_boosting"]
 
 
 @pytest.fixture()
-def retrain_env(tmp_path, monkeypatch, mlflow_server):
-    done = subprocess.run(["airflow", "db", "migrate"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+def retrain_env(tmp_path, monkeypatch, mlflow_server, airflow_db):
     monkeypatch.setenv("LAKESIDE_HOME", str(tmp_path))
     monkeypatch.setenv("LAKESIDE_LOANS_MODEL", "e2e_loans_int_rate")
     gates = tmp_path / "gates"
