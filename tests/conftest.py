@@ -18,6 +18,8 @@ os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="lakeside-tests-bentoml-")
+os.environ["LAKESIDE_SERVE_WATCH_S"] = "0"
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("LAKESIDE_SPARK_SHUFFLE_PARTITIONS", "2")

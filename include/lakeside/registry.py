@@ -119,6 +119,12 @@ def gate(name: str, version: str, snapshot: Snapshot, target: str = "int_rate",
     return decision
 
 
+def promote(name: str, version: str) -> None:
+    """Make ``version`` champion without a gate (for models no gate is defined for, such as
+    the iris example); recorded in the history like a gated promotion, so rollback works."""
+    _promote(name, str(version), champion_version(name))
+
+
 def rollback(name: str) -> str:
     """Point ``champion`` back at the version promoted before the current one; returns it.
 

@@ -1,0 +1,1 @@
+"""Small reference models that exercise the platform end to end (e.g. :mod:`.iris`)."""

@@ -1,0 +1,140 @@
+"""The prediction service through its ASGI app, on a real MLflow registry."""
+
+import mlflow
+import pytest
+from starlette.testclient import TestClient
+
+from lakeside.examples import iris
+from lakeside.registry import promote
+
+pytestmark = pytest.mark.usefixtures("mlflow_server")
+
+MODEL = "iris_asgi"
+REFERENCE_REQUEST = {
+    "columns": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+    "data": [[5.2, 3.4, 1.3, 0.3], [6.0, 3.1, 5.0, 1.81]],
+}
+
+
+@pytest.fixture(scope="module")
+def first_version(mlflow_server):
+    mlflow.set_tracking_uri(mlflow_server)
+    return iris.register(MODEL)
+
+
+@pytest.fixture(scope="module")
+def client(first_version):
+    """One app for the module (BentoML registers its metrics once per process)."""
+    from lakeside.serving.service import Predictor
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKESIDE_SERVE_MODEL", MODEL)
+        patch.setenv("LAKESIDE_SERVE_MAX_ROWS", "50")
+        with TestClient(Predictor.to_asgi(), raise_server_exceptions=False) as test_client:
+            yield test_client
+
+
+def records(request=REFERENCE_REQUEST):
+    return [dict(zip(request["columns"], row)) for row in request["data"]]
+
+
+def test_the_reference_request_gets_a_bare_list_with_one_class_per_row(client, first_version):
+    answer = client.post("/invocations", json=REFERENCE_REQUEST)
+
+    assert answer.status_code == 200
+    assert answer.json() == [0, 2]
+    assert answer.headers["x-model-name"] == MODEL
+    assert answer.headers["x-model-version"] == first_version
+    assert answer.headers["x-model-alias"] == "champion"
+    assert answer.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("body", [
+    {"dataframe_split": REFERENCE_REQUEST},
+    {"dataframe_records": records()},
+    {"inputs": records()},
+    {"inputs": {c: [row[i] for row in REFERENCE_REQUEST["data"]] for i, c in enumerate(REFERENCE_REQUEST["columns"])}},
+])
+def test_mlflow_2_shapes_get_predictions_in_an_object(client, body):
+    answer = client.post("/invocations", json=body)
+
+    assert answer.status_code == 200
+    assert answer.json() == {"predictions": [0, 2]}
+
+
+def test_the_caller_s_request_id_comes_back(client):
+    answer = client.post("/invocations", json=REFERENCE_REQUEST, headers={"X-Request-ID": "abc-123"})
+
+    assert answer.headers["x-request-id"] == "abc-123"
+
+
+@pytest.mark.parametrize("body, status, field, row", [
+    ({"columns": REFERENCE_REQUEST["columns"][:3], "data": [[5.2, 3.4, 1.3]]}, 422, "petal width (cm)", None),
+    ({"dataframe_records": [records()[0], {**records()[1], "colour": "blue"}]}, 422, "colour", 1),
+    ({"dataframe_records": [records()[0], {**records()[1], "sepal width (cm)": "wide"}]}, 422, "sepal width (cm)", 1),
+    ({"dataframe_records": [{**records()[0], "petal length (cm)": None}]}, 422, "petal length (cm)", 0),
+    ({"inputs": records() * 30}, 413, None, None),
+    ({"rows": []}, 400, None, None),
+])
+def test_bad_input_is_a_4xx_naming_field_and_row(client, body, status, field, row):
+    answer = client.post("/invocations", json=body)
+
+    assert answer.status_code == status
+    error = answer.json()
+    assert error.get("field") == field
+    assert error.get("row") == row
+    assert error["error"]
+
+
+def test_malformed_json_is_a_400_and_the_service_keeps_answering(client):
+    broken = client.post("/invocations", content=b'{"columns": [', headers={"Content-Type": "application/json"})
+    wrong_type = client.post("/invocations", json={"columns": "not a list", "data": [[1]]})
+
+    assert broken.status_code == 400
+    assert "json" in broken.text.lower()
+    assert wrong_type.status_code == 400
+    assert "columns" in wrong_type.text
+    assert client.post("/invocations", json=REFERENCE_REQUEST).status_code == 200
+
+
+def test_model_tells_what_is_served(client, first_version):
+    answer = client.get("/model").json()
+
+    assert answer["name"] == MODEL
+    assert answer["version"] == first_version
+    assert answer["alias"] == "champion"
+    assert answer["model_uri"] == f"models:/{MODEL}/{first_version}"
+    assert [c["name"] for c in answer["inputs"]] == REFERENCE_REQUEST["columns"]
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+def test_the_api_key_when_set(client, monkeypatch):
+    monkeypatch.setenv("LAKESIDE_SERVE_API_KEY", "s3cret")
+    missing = client.post("/invocations", json=REFERENCE_REQUEST)
+    wrong = client.post("/invocations", json=REFERENCE_REQUEST, headers={"Authorization": "Bearer nope"})
+    bearer = client.post("/invocations", json=REFERENCE_REQUEST, headers={"Authorization": "Bearer s3cret"})
+    header = client.get("/model", headers={"X-API-Key": "s3cret"})
+    model_without = client.get("/model")
+    probe = client.get("/readyz")
+
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert "API key" in missing.json()["error"]
+    assert bearer.status_code == 200 and bearer.json() == [0, 2]
+    assert header.status_code == 200
+    assert model_without.status_code == 401
+    assert probe.status_code == 200
+
+
+def test_a_new_champion_is_served_after_reload_without_a_new_app(client, first_version):
+    second = iris.register(MODEL, seed=1)
+    promote(MODEL, second)
+
+    before = client.post("/invocations", json=REFERENCE_REQUEST)
+    reloaded = client.post("/model/reload").json()
+    after = client.post("/invocations", json=REFERENCE_REQUEST)
+
+    assert before.headers["x-model-version"] == first_version
+    assert reloaded["version"] == second != first_version
+    assert after.status_code == 200 and after.json() == [0, 2]
+    assert after.headers["x-model-version"] == second
