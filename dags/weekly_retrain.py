@@ -10,6 +10,10 @@ move `champion` only when the challenger really is better.
 - Manual runs take a time budget, the model families and the target in the trigger form.
 - Thresholds and the required margin are data: `include/lakeside/gates/<model>.json`.
 - The gate's decision and both models' holdout metrics are tags of the challenger's version.
+- After a promotion, `deploy` builds the champion's Bento (`lakeside-<model>:v<version>`); on
+  the embedded default it also switches (or starts) the local prediction server on
+  `LAKESIDE_SERVE_PORT` (3000). With `LAKESIDE_DEPLOY_TARGET=bento` it only builds. Without a
+  promotion `deploy` is skipped.
 """
 
 from __future__ import annotations
@@ -68,9 +72,19 @@ def weekly_retrain():
 
         return decide(version, pinned, params["target"])
 
+    @task.short_circuit
+    def promoted(decision: dict) -> bool:
+        return bool(decision["promoted"])
+
+    @task
+    def deploy(params: dict | None = None) -> dict:
+        from lakeside.retrain import deploy_champion
+
+        return deploy_champion(params["target"])
+
     pinned = snapshot()
     found = search(pinned)
-    gate(register(found, pinned), pinned)
+    promoted(gate(register(found, pinned), pinned)) >> deploy()
 
 
 weekly_retrain()

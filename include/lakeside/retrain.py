@@ -77,6 +77,17 @@ def decide(version: str, pinned: dict, target: str = DEFAULT_TARGET) -> dict:
     return decision.to_dict()
 
 
+def deploy_champion(target: str = DEFAULT_TARGET) -> dict:
+    """Build the champion's Bento and (embedded default) make the local server serve it."""
+    from lakeside.serving.deploy import deploy
+
+    _use_tracking_server()
+    deployment = deploy(model_name(target))
+    log.info("deployed %s version %s as %s (%s)", deployment.model, deployment.version, deployment.bento,
+             deployment.action)
+    return deployment.to_dict()
+
+
 def _use_tracking_server() -> None:
     import mlflow
 

