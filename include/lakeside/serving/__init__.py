@@ -19,7 +19,6 @@ class ServeSettings:
     model_tag: str | None
     tracking_uri: str | None
     watch_s: float
-    api_key: str | None
     max_rows: int
     max_batch_rows: int
     max_body_bytes: int
@@ -39,7 +38,6 @@ def serve_settings() -> ServeSettings:
         model_tag=env("LAKESIDE_SERVE_MODEL_TAG") or None,
         tracking_uri=tracking_uri(),
         watch_s=float(env("LAKESIDE_SERVE_WATCH_S") or 15),
-        api_key=env("LAKESIDE_SERVE_API_KEY") or None,
         max_rows=int(env("LAKESIDE_SERVE_MAX_ROWS") or 10_000),
         max_batch_rows=int(env("LAKESIDE_SERVE_MAX_BATCH_ROWS") or 1024),
         max_body_bytes=int(float(env("LAKESIDE_SERVE_MAX_BODY_MB") or 32) * 1024 * 1024),

@@ -205,7 +205,9 @@ def stop_local(wait_s: float = 30.0) -> None:
 
 
 def _auth_headers() -> dict[str, str]:
-    key = serve_settings().api_key
+    from lakeside.serving.guard import current_api_key
+
+    key = current_api_key()
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 

@@ -1,5 +1,5 @@
 """The service's front door (ASGI middleware): a request id on every request and answer, one
-log line per request, the optional API key (read per request, so it can be rotated by the environment of a test; in production set it before start), and a cap on the body size.
+log line per request, the optional API key (from the environment or a file that may change while serving), and a cap on the body size.
 
 Probes, metrics and docs stay open without the key, so orchestrators and scrapers need no secret.
 """
@@ -19,6 +19,8 @@ from lakeside.serving import serve_settings
 log = logging.getLogger("bentoml.lakeside.requests")
 
 API_KEY_ENV = "LAKESIDE_SERVE_API_KEY"
+API_KEY_FILE_ENV = "LAKESIDE_SERVE_API_KEY_FILE"
+_KEY_FILE_CACHE: dict[str, tuple[int, str | None]] = {}
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs", "/docs.json", "/schema.json", "/"})
 
 
@@ -53,13 +55,34 @@ class RequestGuard:
                      (time.perf_counter() - started) * 1000)
 
     def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, dict] | None:
-        api_key = os.environ.get(API_KEY_ENV)
+        api_key = current_api_key()
         if api_key and path not in OPEN_PATHS and not _has_key(headers, api_key):
             return 401, {"error": "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"}
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_body_bytes:
             return 413, {"error": f"body of {int(length)} bytes is over the limit of {self.max_body_bytes}"}
         return None
+
+
+def current_api_key() -> str | None:
+    """``LAKESIDE_SERVE_API_KEY``, else the content of ``LAKESIDE_SERVE_API_KEY_FILE`` (read when it
+    changes, so a key can be set, rotated or removed without a restart); None: no auth."""
+    key = os.environ.get(API_KEY_ENV)
+    if key:
+        return key
+    path = os.environ.get(API_KEY_FILE_ENV)
+    if not path:
+        return None
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+    cached = _KEY_FILE_CACHE.get(path)
+    if cached is None or cached[0] != stamp:
+        with open(path, encoding="utf-8") as handle:
+            cached = (stamp, handle.read().strip() or None)
+        _KEY_FILE_CACHE[path] = cached
+    return cached[1]
 
 
 def _has_key(headers: dict[str, str], api_key: str) -> bool:

@@ -11,7 +11,8 @@ Every answer carries ``X-Request-ID`` and the ``X-Model-Name/-Version/-Alias`` s
 Configuration (environment): ``LAKESIDE_SERVE_MODEL`` (registered name), ``LAKESIDE_SERVE_ALIAS``
 (``champion``), ``LAKESIDE_SERVE_MODEL_TAG`` (a BentoML store tag to start from, set in Bentos),
 ``LAKESIDE_SERVE_WATCH_S`` (how often to look up the alias; 0: never), ``LAKESIDE_SERVE_API_KEY``
-(when set, requests need ``Authorization: Bearer <key>`` or ``X-API-Key``),
+or ``LAKESIDE_SERVE_API_KEY_FILE`` (when set, requests need ``Authorization: Bearer <key>`` or
+``X-API-Key``; probes, metrics and docs stay open),
 ``LAKESIDE_SERVE_MAX_ROWS``, ``LAKESIDE_SERVE_MAX_BATCH_ROWS``, ``MLFLOW_TRACKING_URI``.
 """
 
