@@ -5,6 +5,8 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
+import urllib.request
 from importlib import resources
 
 import pytest
@@ -26,12 +28,18 @@ def retrain_env(tmp_path, monkeypatch, mlflow_server, airflow_db):
     gates.mkdir()
     shutil.copy(resources.files("lakeside.gates") / "loans_int_rate.json", gates / "e2e_loans_int_rate.json")
     monkeypatch.setenv("LAKESIDE_GATES_DIR", str(gates))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("LAKESIDE_SERVE_PORT", str(probe.getsockname()[1]))
     silver = Lake(tmp_path / "lake", backend="embedded").table("silver.loans")
     silver.overwrite(loans.generate(1200, seed=11))
-    return silver
+    yield silver
+    from lakeside.serving.deploy import stop_local
+
+    stop_local()
 
 
-def test_a_retrain_leaves_a_champion_with_lineage(retrain_env, mlflow_server):
+def test_a_retrain_leaves_a_champion_with_lineage_answering_on_loopback(retrain_env, mlflow_server):
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["weekly_retrain"]
@@ -52,3 +60,27 @@ def test_a_retrain_leaves_a_champion_with_lineage(retrain_env, mlflow_server):
     inputs = trial.inputs.dataset_inputs
     source = json.loads(inputs[0].dataset.source)
     assert source["delta_table_version"] == 0 and source["path"] == retrain_env.uri
+
+    deploy = run.get_task_instance("deploy")
+    assert deploy.state == "success"
+    served = deploy.xcom_pull(task_ids="deploy")
+    assert (served["version"], served["bento"], served["action"]) == ("1", "lakeside-e2e_loans_int_rate:v1", "started")
+    with urllib.request.urlopen(served["endpoint"] + "/model", timeout=30) as answer:
+        inputs = [c["name"] for c in json.load(answer)["inputs"]]
+    holdout = retrain_env.to_pandas().dropna().tail(20)
+    request = {"dataframe_records": [
+        {c: (v.isoformat() if hasattr(v, "isoformat") else v) for c, v in row.items()}
+        for row in holdout[inputs].to_dict(orient="records")
+    ]}
+    answer = _post(served["endpoint"] + "/invocations", request)
+    predictions = answer["predictions"]
+    assert len(predictions) == 20
+    errors = [p - a for p, a in zip(predictions, holdout["int_rate"])]
+    assert (sum(e * e for e in errors) / len(errors)) ** 0.5 < 2.0
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.headers["X-Model-Version"] == "1"
+        return json.load(answer)
