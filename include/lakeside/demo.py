@@ -1,7 +1,8 @@
 """The main command's work on the embedded default: the daily ingest DAG for a few logical
 dates, then the weekly retrain on the last one (MLflow server started or reused on loopback);
 then where the results are: tables read back with delta-rs and Spark, the MLflow URL, the
-champion and its holdout metrics.
+champion and its holdout metrics; and the champion answering on loopback (BentoML), with a
+curl line to call it.
 
     python -m lakeside.demo [--dates 2024-01-01,2024-01-02,2024-01-03] [--search-budget 120]
 
@@ -35,6 +36,7 @@ def demo_environment() -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "BENTOML_HOME": env.get("BENTOML_HOME", str(config.home / "bentoml")),
         "LAKESIDE_GENERATE_MISSING_LANDING": env.get("LAKESIDE_GENERATE_MISSING_LANDING", "true"),
         "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
         "PATH": os.pathsep.join([venv_bin, env.get("PATH", os.defpath)]),
@@ -95,6 +97,26 @@ def champion_summary(uri: str) -> str:
     )
 
 
+def serve_champion(uri: str) -> str:
+    """Make sure the champion answers on loopback (the retrain deploys after a promotion; this
+    also brings the server back after a reboot); the endpoint, a curl line and its answer."""
+    import mlflow
+
+    from lakeside.retrain import model_name
+    from lakeside.serving.deploy import curl_line, deploy, example_request, post
+
+    mlflow.set_tracking_uri(uri)
+    deployment = deploy(model_name())
+    body = example_request(deployment.model, deployment.version)
+    return (
+        f"Serving {deployment.model} version {deployment.version} (Bento {deployment.bento}, {deployment.action}) "
+        f"at {deployment.endpoint}  docs: {deployment.endpoint}/docs  model: {deployment.endpoint}/model\n"
+        f"  {curl_line(deployment.endpoint, body)}\n"
+        f"  answer: {json.dumps(post(deployment.endpoint, body))}\n"
+        f"  stop it with: .venv/bin/python -m lakeside.serving.deploy --stop"
+    )
+
+
 def summary() -> str:
     """Row counts read by delta-rs and by Spark, and the newest quarantine reasons."""
     from lakeside.spark import get_spark
@@ -127,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     uri = run_dates([d.strip() for d in args.dates.split(",") if d.strip()], args.search_budget)
     print(summary())
     print(champion_summary(uri))
+    print(serve_champion(uri))
     return 0
 
 

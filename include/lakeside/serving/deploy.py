@@ -1,6 +1,7 @@
 """Build a Bento for a registered model's alias and put it in service.
 
     python -m lakeside.serving.deploy [--model loans_int_rate] [--alias champion] [--target local|bento]
+    python -m lakeside.serving.deploy --stop
 
 ``deploy`` imports the aliased version into the BentoML model store, builds the Bento
 ``lakeside-<model>:v<version>`` (the model, Lakeside's code, the model's own pip requirements),
@@ -204,6 +205,32 @@ def stop_local(wait_s: float = 30.0) -> None:
     pid_file.unlink(missing_ok=True)
 
 
+def example_request(model: str, version: str, rows: int = 2) -> dict:
+    """A request in the reference platform's format, from the model's logged input example."""
+    import mlflow
+
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{model}/{version}/input_example.json"))
+    example = json.loads(local.read_text())
+    return {"columns": example["columns"], "data": example["data"][:rows]}
+
+
+def curl_line(url: str, body: dict) -> str:
+    """The curl command that sends ``body`` to ``url/invocations`` (the key named, never printed)."""
+    from lakeside.serving.guard import current_api_key
+
+    auth = " -H \"Authorization: Bearer $LAKESIDE_SERVE_API_KEY\"" if current_api_key() else ""
+    payload = json.dumps(body).replace("'", "'\\''")
+    return f"curl -s -X POST {url}/invocations -H 'Content-Type: application/json'{auth} -d '{payload}'"
+
+
+def post(url: str, body: dict, timeout: float = 60) -> object:
+    """POST ``body`` to ``url/invocations``; the decoded answer."""
+    request = urllib.request.Request(f"{url}/invocations", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **_auth_headers()})
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return json.load(answer)
+
+
 def _auth_headers() -> dict[str, str]:
     from lakeside.serving.guard import current_api_key
 
@@ -216,8 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="registered model (default: LAKESIDE_SERVE_MODEL or the loans model)")
     parser.add_argument("--alias", default="champion")
     parser.add_argument("--target", choices=TARGETS, default=None, help="default: LAKESIDE_DEPLOY_TARGET or local")
+    parser.add_argument("--stop", action="store_true", help="stop the local server instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.stop:
+        stop_local()
+        print(f"stopped the server at {endpoint_url()} (if it ran)")
+        return 0
     print(json.dumps(deploy(args.model, args.alias, args.target).to_dict(), indent=2))
     return 0
 
