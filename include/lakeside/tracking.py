@@ -2,20 +2,17 @@
 
 Production points ``MLFLOW_TRACKING_URI`` at a shared server. The embedded default is an
 ``mlflow server`` on loopback with a SQLite store and artifacts under ``$LAKESIDE_HOME/mlflow``,
-started by :func:`ensure_server` and reused while it answers.
+started by :func:`ensure_server` and reused while it answers. ``LAKESIDE_MLFLOW_BACKEND_STORE_URI``
+gives it another store (e.g. PostgreSQL: ``postgresql+psycopg2://mlflow:...@127.0.0.1:5432/mlflow``).
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from lakeside import processes
 from lakeside.config import settings
 
 
@@ -25,12 +22,23 @@ def tracking_uri() -> str:
     return config.mlflow_tracking_uri or f"http://127.0.0.1:{config.mlflow_port}"
 
 
-def is_up(uri: str, timeout: float = 2.0) -> bool:
+def experiment_id(name: str) -> str:
+    """The id of experiment ``name``, created if missing, without touching MLflow's global active experiment."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+        return client.create_experiment(name)
+    except MlflowException:
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def is_up(uri: str, timeout: float = 2.0) -> bool:
+    return processes.answers(f"{uri.rstrip('/')}/health", timeout)
 
 
 def ensure_server(port: int | None = None, home: Path | None = None, wait_s: float = 180.0) -> str:
@@ -49,33 +57,23 @@ def ensure_server(port: int | None = None, home: Path | None = None, wait_s: flo
     if is_up(uri):
         return uri
     home.mkdir(parents=True, exist_ok=True)
-    log = (home / "server.log").open("ab")
-    process = subprocess.Popen(
+    # The store's URI (it may carry a password) goes in the environment, not in `ps` output.
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": config.mlflow_store_uri(home)}
+    process = processes.start_detached(
         [sys.executable, "-m", "mlflow", "server",
-         "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
          "--artifacts-destination", str(home / "artifacts"),
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env, log=home / "server.log", pid_file=home / "server.pid",
     )
-    (home / "server.pid").write_text(str(process.pid))
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if is_up(uri):
-            return uri
-        if process.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {process.returncode}; see {home / 'server.log'}")
-        time.sleep(0.5)
-    stop_server(home)
-    raise TimeoutError(f"mlflow server did not answer on {uri} within {wait_s:.0f}s; see {home / 'server.log'}")
+    try:
+        processes.wait_until(lambda: is_up(uri), what="mlflow server", timeout=wait_s,
+                             log=home / "server.log", process=process)
+    except TimeoutError:
+        stop_server(home)
+        raise
+    return uri
 
 
 def stop_server(home: Path | None = None) -> None:
     """Stop the embedded server started by :func:`ensure_server`, if it runs."""
-    pid_file = (home or settings().mlflow_home) / "server.pid"
-    if not pid_file.exists():
-        return
-    try:
-        os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-    except (ProcessLookupError, ValueError, PermissionError):
-        pass
-    pid_file.unlink(missing_ok=True)
+    processes.stop((home or settings().mlflow_home) / "server.pid")

@@ -31,9 +31,9 @@ import numpy as np
 import optuna
 import pandas as pd
 from mlflow.data.delta_dataset_source import DeltaDatasetSource
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from lakeside import tracking
 from lakeside.automl import plots
 from lakeside.automl.data import SearchData, prepare
 from lakeside.automl.families import Family, resolve
@@ -98,7 +98,7 @@ def search(snapshot: Snapshot, target: str = "int_rate", *, time_budget_s: float
         log.warning("family %s skipped: %s", name, reason)
     if not runnable:
         raise ValueError(f"none of the families {[f.name for f in chosen]} can run: {skipped}")
-    experiment_id = _experiment_id(experiment)
+    experiment_id = tracking.experiment_id(experiment)
     with _quiet_optuna(), mlflow.start_run(experiment_id=experiment_id, run_name=f"search-{target}",
                                            nested=mlflow.active_run() is not None) as parent:
         search_run = _SearchRun(data, experiment_id, parent.info.run_id, spark, seed, skipped)
@@ -399,17 +399,6 @@ def _permutation_importance(model, data: SearchData, seed: int) -> pd.Series:
         found = permutation_importance(model, data.X_holdout.iloc[rows], data.y_holdout[rows], n_repeats=3,
                                        random_state=seed, scoring="neg_root_mean_squared_error", n_jobs=1)
     return pd.Series(found.importances_mean, index=data.feature_columns)
-
-
-def _experiment_id(name: str) -> str:
-    client = mlflow.MlflowClient()
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name)
-    except MlflowException:
-        return client.get_experiment_by_name(name).experiment_id
 
 
 @contextlib.contextmanager

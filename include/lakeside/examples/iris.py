@@ -25,13 +25,13 @@ def register(name: str = "iris", seed: int = 0) -> str:
     from sklearn.preprocessing import StandardScaler
 
     from lakeside.registry import promote, register_challenger
+    from lakeside.tracking import experiment_id
 
     frame = load_iris(as_frame=True)
     X, y = frame.data[COLUMNS], frame.target
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=seed)).fit(X_train, y_train)
-    mlflow.set_experiment(name)
-    with mlflow.start_run(run_name=f"{name}-logistic-regression") as run:
+    with mlflow.start_run(experiment_id=experiment_id(name), run_name=f"{name}-logistic-regression") as run:
         mlflow.log_params({"model": "LogisticRegression", "seed": seed})
         mlflow.log_metric("test_accuracy", float(model.score(X_test, y_test)))
         mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle",

@@ -18,15 +18,14 @@ import argparse
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lakeside import processes
 from lakeside.config import settings
 from lakeside.serving import serve_settings
 
@@ -162,47 +161,22 @@ def start_local(bento: str, model: str, alias: str, tracking_uri: str, wait_s: f
            "LAKESIDE_SERVE_MODEL": model, "LAKESIDE_SERVE_ALIAS": alias}
     env.pop("LAKESIDE_SERVE_MODEL_TAG", None)
     folder = server_dir()
-    with (folder / "server.log").open("ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", bento, "--host", config.host, "--port", str(config.port)],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    (folder / "server.pid").write_text(str(process.pid))
+    process = processes.start_detached(
+        [sys.executable, "-m", "bentoml", "serve", bento, "--host", config.host, "--port", str(config.port)],
+        env=env, log=folder / "server.log", pid_file=folder / "server.pid",
+    )
     wait_ready(url, wait_s, process, folder / "server.log")
     return url
 
 
 def wait_ready(url: str, wait_s: float, process: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=3) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited with {process.returncode}; see {log_path}")
-        time.sleep(1)
-    raise TimeoutError(f"{url} was not ready within {wait_s:.0f}s; see {log_path}")
+    processes.wait_until(lambda: processes.answers(f"{url}/readyz"), what="bentoml serve", timeout=wait_s,
+                         log=log_path or server_dir() / "server.log", process=process)
 
 
 def stop_local(wait_s: float = 30.0) -> None:
     """Stop the loopback server started by :func:`start_local`, if it runs."""
-    pid_file = server_dir() / "server.pid"
-    if not pid_file.exists():
-        return
-    try:
-        pid = int(pid_file.read_text())
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            os.killpg(pid, 0)
-            time.sleep(0.3)
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, ValueError, PermissionError):
-        pass
-    pid_file.unlink(missing_ok=True)
+    processes.stop(server_dir() / "server.pid", wait_s)
 
 
 def example_request(model: str, version: str, rows: int = 2) -> dict:
