@@ -25,6 +25,7 @@ class Settings:
     generate_missing_landing: bool
     mlflow_tracking_uri: str | None
     mlflow_port: int
+    mlflow_backend_store_uri: str | None
 
     @property
     def lake_root(self) -> Path:
@@ -44,6 +45,11 @@ class Settings:
     def mlflow_home(self) -> Path:
         """The embedded MLflow server's SQLite store and artifacts."""
         return self.home / "mlflow"
+
+    def mlflow_store_uri(self, mlflow_home: Path | None = None) -> str:
+        """The embedded server's backend store: ``LAKESIDE_MLFLOW_BACKEND_STORE_URI``, else
+        the SQLite file ``mlflow.db`` in its home."""
+        return self.mlflow_backend_store_uri or f"sqlite:///{(mlflow_home or self.mlflow_home) / 'mlflow.db'}"
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -81,4 +87,5 @@ def settings() -> Settings:
         generate_missing_landing=_env_bool("LAKESIDE_GENERATE_MISSING_LANDING", False),
         mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None,
         mlflow_port=int(os.environ.get("LAKESIDE_MLFLOW_PORT", "5000")),
+        mlflow_backend_store_uri=os.environ.get("LAKESIDE_MLFLOW_BACKEND_STORE_URI") or None,
     )
