@@ -8,7 +8,7 @@ export LAKESIDE_HOME ?= $(CURDIR)/.lakeside
 export PYSPARK_PYTHON := $(BIN)/python
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test clean
+.PHONY: setup demo ui ui-stop test clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 demo: setup
 	$(BIN)/python -m lakeside.demo
+
+ui: setup
+	$(BIN)/python -m lakeside.ui
+
+ui-stop: setup
+	$(BIN)/python -m lakeside.ui --stop
 
 test: setup
 	$(BIN)/pytest --durations=15

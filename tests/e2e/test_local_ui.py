@@ -1,0 +1,89 @@
+"""Local UI mode: one command brings up the Airflow UI, the MLflow UI and the champion's endpoint
+on loopback; a run triggered through Airflow's REST API (what the UI's Trigger button calls)
+is executed by the standalone scheduler and switches the endpoint; --stop takes all of it down."""
+
+import json
+import os
+import socket
+import time
+import urllib.parse
+import urllib.request
+
+import mlflow
+import pytest
+
+from lakeside import processes, ui
+from lakeside.examples import iris
+from lakeside.serving.deploy import post, served
+
+pytestmark = pytest.mark.slow
+
+MODEL = "ui_iris"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture()
+def ui_env(tmp_path, monkeypatch, mlflow_server):
+    monkeypatch.setenv("LAKESIDE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.setenv("LAKESIDE_LOANS_MODEL", MODEL)
+    monkeypatch.setenv("LAKESIDE_UI_AIRFLOW_PORT", str(_free_port()))
+    monkeypatch.setenv("LAKESIDE_SERVE_PORT", str(_free_port()))
+    mlflow.set_tracking_uri(mlflow_server)
+    yield
+    ui.stop()
+
+
+def _api(url: str, method: str = "GET", body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+def _trigger_and_wait(airflow: str, dag_id: str, conf: dict, timeout: float = 300) -> tuple[str, dict]:
+    api = f"{airflow}/api/v2/dags/{dag_id}"
+    _api(api, "PATCH", {"is_paused": False})
+    run_id = _api(f"{api}/dagRuns", "POST", {"logical_date": None, "conf": conf})["dag_run_id"]
+    run_url = f"{api}/dagRuns/{urllib.parse.quote(run_id)}"
+    deadline = time.monotonic() + timeout
+    while (state := _api(run_url)["state"]) not in ("success", "failed") and time.monotonic() < deadline:
+        time.sleep(2)
+    result = _api(f"{run_url}/taskInstances/deploy/xcomEntries/return_value")["value"] if state == "success" else {}
+    return state, result
+
+
+def test_one_command_brings_up_the_uis_and_a_run_triggered_there_switches_the_endpoint(ui_env, mlflow_server, capsys):
+    first = iris.register(MODEL, seed=0)
+
+    assert ui.main([]) == 0
+    printed = capsys.readouterr().out
+    airflow = f"http://127.0.0.1:{ui.airflow_port()}"
+    endpoint = served(f"http://127.0.0.1:{os.environ['LAKESIDE_SERVE_PORT']}")
+    assert f"Airflow UI:     {airflow}" in printed
+    assert f"MLflow UI:      {mlflow_server}" in printed
+    assert endpoint is not None and endpoint["version"] == first
+    endpoint_url = printed.split("Bento endpoint: ")[1].split()[0]
+
+    assert processes.answers(f"{airflow}/") and ui.airflow_healthy(airflow)
+    assert processes.answers(f"{mlflow_server}/")
+    dags = {d["dag_id"] for d in _api(f"{airflow}/api/v2/dags")["dags"]}
+    assert {"daily_ingest", "weekly_retrain", "deploy_model"} <= dags
+    rows = {"columns": iris.COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
+    assert post(endpoint_url, rows) == [0, 2]
+
+    second = iris.register(MODEL, seed=1)
+    state, deployed = _trigger_and_wait(airflow, "deploy_model", {"model": MODEL})
+    assert state == "success"
+    assert deployed["action"] == f"switched to version {second}"
+    assert served(endpoint_url)["version"] == second
+    assert post(endpoint_url, rows) == [0, 2]
+
+    assert ui.main(["--stop"]) == 0
+    assert not processes.answers(f"{airflow}/api/v2/monitor/health")
+    assert served(endpoint_url) is None
