@@ -11,3 +11,31 @@ def test_the_server_tracks_runs_and_is_reused(mlflow_server):
     client.log_metric(run.info.run_id, "rmse", 1.25)
     assert client.get_run(run.info.run_id).data.metrics == {"rmse": 1.25}
     assert tracking.ensure_server() == mlflow_server
+
+
+def test_experiment_id_leaves_the_active_experiment_alone(mlflow_server):
+    """Library code runs inside Airflow workers and tests next to other MLflow users: a global
+    ``set_experiment`` there makes the next resumed run in another experiment fail."""
+    mlflow.set_tracking_uri(mlflow_server)
+    before = mlflow.tracking.fluent._active_experiment_id
+
+    first = tracking.experiment_id("tracking-experiment-id")
+
+    assert tracking.experiment_id("tracking-experiment-id") == first
+    assert mlflow.MlflowClient(mlflow_server).get_experiment(first).name == "tracking-experiment-id"
+    assert mlflow.tracking.fluent._active_experiment_id == before
+
+
+def test_registering_the_iris_example_does_not_break_a_later_resumed_run(mlflow_server):
+    from lakeside.examples import iris
+
+    mlflow.set_tracking_uri(mlflow_server)
+    other = tracking.experiment_id("tracking-other-experiment")
+    with mlflow.start_run(experiment_id=other) as started:
+        pass
+
+    iris.register("tracking_iris")
+
+    with mlflow.start_run(run_id=started.info.run_id) as resumed:
+        mlflow.log_metric("rmse", 0.5)
+    assert mlflow.MlflowClient(mlflow_server).get_run(resumed.info.run_id).data.metrics == {"rmse": 0.5}
