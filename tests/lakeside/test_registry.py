@@ -11,7 +11,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from lakeside import registry, snapshot
+from lakeside import registry, snapshot, tracking
 from lakeside.datasets import loans
 from lakeside.tables import Lake
 
@@ -36,18 +36,18 @@ def pinned(tmp_path_factory):
 def model_uris(mlflow_server, pinned):
     """One logged pipeline per entry of FEATURES, trained on the snapshot's train split."""
     mlflow.set_tracking_uri(mlflow_server)
-    mlflow.set_experiment(f"registry-tests-{uuid.uuid4().hex[:8]}")
+    experiment = tracking.experiment_id(f"registry-tests-{uuid.uuid4().hex[:8]}")
     train, _ = snapshot.split(snapshot.load(pinned), pinned)
-    return {label: _log_pipeline(train, *spec) for label, spec in FEATURES.items()}
+    return {label: _log_pipeline(experiment, train, *spec) for label, spec in FEATURES.items()}
 
 
-def _log_pipeline(train, categorical, numeric, estimator):
+def _log_pipeline(experiment, train, categorical, numeric, estimator):
     steps = [(OneHotEncoder(handle_unknown="ignore"), categorical)]
     steps += [(StandardScaler(), numeric)] if numeric else []
     pipeline = make_pipeline(make_column_transformer(*steps), estimator())
     features = train[categorical + numeric]
     pipeline.fit(features, train["int_rate"])
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.sklearn.log_model(pipeline, name="model", serialization_format="cloudpickle",
                                  signature=infer_signature(features, pipeline.predict(features)),
                                  input_example=features.head(3), pip_requirements=["scikit-learn"])

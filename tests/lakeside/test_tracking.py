@@ -26,10 +26,11 @@ def test_experiment_id_leaves_the_active_experiment_alone(mlflow_server):
     assert mlflow.tracking.fluent._active_experiment_id == before
 
 
-def test_registering_the_iris_example_does_not_break_a_later_resumed_run(mlflow_server):
+def test_registering_the_iris_example_does_not_break_a_later_resumed_run(mlflow_server, monkeypatch):
     from lakeside.examples import iris
 
     mlflow.set_tracking_uri(mlflow_server)
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     other = tracking.experiment_id("tracking-other-experiment")
     with mlflow.start_run(experiment_id=other) as started:
         pass
