@@ -69,7 +69,7 @@ class Live:
 
 
 @bentoml.service(name="lakeside", traffic={"timeout": 60}, http={"cors": {"enabled": False}})
-@bentoml.asgi_app(admin, path="/model")
+@bentoml.asgi_app(admin, path="/")
 class Predictor:
     def __init__(self) -> None:
         self.settings: ServeSettings = serve_settings()
@@ -107,12 +107,12 @@ class Predictor:
         answer = predictions if rows.shape == LEGACY_SPLIT else {"predictions": predictions}
         return JSONResponse(answer, headers=live.headers)
 
-    @admin.get("/")
+    @admin.get("/model")
     def model(self) -> dict[str, Any]:
         """The model being served: registered name, version, alias, run, input columns."""
         return {**self.live.model.describe(), "watch_s": self.settings.watch_s}
 
-    @admin.post("/reload")
+    @admin.post("/model/reload")
     def reload(self) -> dict[str, Any]:
         """Look up the alias in the registry now and switch if it moved."""
         self.check_alias()

@@ -98,7 +98,7 @@ def test_malformed_json_is_a_400_and_the_service_keeps_answering(client):
 
 
 def test_model_tells_what_is_served(client, first_version):
-    answer = client.get("/model").json()
+    answer = client.get("/model", follow_redirects=False).json()
 
     assert answer["name"] == MODEL
     assert answer["version"] == first_version
@@ -115,7 +115,7 @@ def test_the_api_key_when_set(client, monkeypatch):
     wrong = client.post("/invocations", json=REFERENCE_REQUEST, headers={"Authorization": "Bearer nope"})
     bearer = client.post("/invocations", json=REFERENCE_REQUEST, headers={"Authorization": "Bearer s3cret"})
     header = client.get("/model", headers={"X-API-Key": "s3cret"})
-    model_without = client.get("/model")
+    model_without = client.get("/model", follow_redirects=False)
     probe = client.get("/readyz")
 
     assert (missing.status_code, wrong.status_code) == (401, 401)
