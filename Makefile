@@ -19,13 +19,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/python -m lakeside.demo
+	$(BIN)/python -m lakeside.local.demo
 
 ui: setup
-	$(BIN)/python -m lakeside.ui
+	$(BIN)/python -m lakeside.local.ui
 
 ui-stop: setup
-	$(BIN)/python -m lakeside.ui --stop
+	$(BIN)/python -m lakeside.local.ui --stop
 
 test: setup
 	$(BIN)/pytest --durations=15

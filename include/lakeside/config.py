@@ -26,6 +26,10 @@ class Settings:
     mlflow_tracking_uri: str | None
     mlflow_port: int
     mlflow_backend_store_uri: str | None
+    gates_dir: str | None = None
+    """A folder of gate threshold files overriding the packaged ``lakeside/gates/``."""
+    model_prefix: str = ""
+    """Prepended to every use case's registered model name (a namespace in a shared registry)."""
 
     @property
     def lake_root(self) -> Path:
@@ -88,4 +92,6 @@ def settings() -> Settings:
         mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None,
         mlflow_port=int(os.environ.get("LAKESIDE_MLFLOW_PORT", "5000")),
         mlflow_backend_store_uri=os.environ.get("LAKESIDE_MLFLOW_BACKEND_STORE_URI") or None,
+        gates_dir=os.environ.get("LAKESIDE_GATES_DIR") or None,
+        model_prefix=os.environ.get("LAKESIDE_MODEL_PREFIX", ""),
     )

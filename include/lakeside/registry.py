@@ -11,11 +11,14 @@ same pinned holdout, so the comparison is fair even when the champion was traine
 table version. Every promotion is appended to the registered model's tag
 ``lakeside.champion_history`` (versions, oldest first), which is what :func:`rollback` pops.
 
-Thresholds are data, one JSON file per registered model in ``lakeside/gates/`` (or in the
-folder ``LAKESIDE_GATES_DIR``)::
+Thresholds are data, one JSON file per gate in ``lakeside/gates/`` (or in the folder
+``LAKESIDE_GATES_DIR``); metrics are those of the model's task (:mod:`lakeside.metrics`)::
 
     {"metric": "rmse", "lower_is_better": true, "min_relative_improvement": 0.01,
      "max": {"rmse": 2.0}, "min": {"r2": 0.7}}
+    {"metric": "pr_auc", "min_relative_improvement": 0.0, "min": {"pr_auc": 0.5, "recall": 0.6}}
+
+``lower_is_better`` defaults to the metric's own direction.
 """
 
 from __future__ import annotations
@@ -23,22 +26,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from lakeside import metrics as task_metrics
 from lakeside import snapshot as snapshots
+from lakeside.config import settings
 from lakeside.snapshot import Snapshot
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 HISTORY_TAG = "lakeside.champion_history"
-METRICS = ("rmse", "mae", "r2")
+SERVICE_KIND_TAG = "lakeside.service_kind"
+METRICS = tuple(sorted(task_metrics.DIRECTIONS))
 GATES_DIR_ENV = "LAKESIDE_GATES_DIR"
 _THRESHOLD_KEYS = {"metric", "lower_is_better", "min_relative_improvement", "max", "min", "description"}
 
@@ -70,13 +74,21 @@ class GateDecision:
         return asdict(self)
 
 
-def register_challenger(model_uri: str, name: str, tags: dict[str, Any] | None = None) -> str:
-    """Register ``model_uri`` as a new version of ``name`` and point ``challenger`` at it."""
+def register_challenger(model_uri: str, name: str, tags: dict[str, Any] | None = None,
+                        service_kind: str | None = None) -> str:
+    """Register ``model_uri`` as a new version of ``name`` and point ``challenger`` at it.
+
+    ``service_kind`` (``tabular``, ``pyfunc``, ``image``) becomes the registered model's tag
+    ``lakeside.service_kind``, which deploy reads to pick the service class.
+    """
     import mlflow
 
     registered = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in (tags or {}).items()})
     version = str(registered.version)
-    _client().set_registered_model_alias(name, CHALLENGER, version)
+    client = _client()
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    if service_kind:
+        client.set_registered_model_tag(name, SERVICE_KIND_TAG, service_kind)
     return version
 
 
@@ -95,25 +107,36 @@ def champion_version(name: str) -> str | None:
     return None if version is None else str(version)
 
 
-def gate(name: str, version: str, snapshot: Snapshot, target: str = "int_rate",
-         thresholds: dict | None = None) -> GateDecision:
+def gate(name: str, version: str, snapshot: Snapshot, target: str | None = None,
+         thresholds: dict | None = None, *, task: str = "regression", positive: Any = None,
+         threshold: float = 0.5, evaluator=None) -> GateDecision:
     """Promote ``version`` to champion if it passes ``thresholds`` and beats the champion.
 
     Both models are scored on the snapshot's holdout rows, each on the input columns of its
-    own signature. The decision and both models' metrics become tags of ``version``.
+    own signature, with the metrics of ``task``; or, for tasks without built-in metrics, by
+    ``evaluator(model_uri, snapshot) -> metrics``. The decision and both models' metrics become
+    tags of ``version``.
     """
     thresholds = validate_thresholds(thresholds if thresholds is not None else load_thresholds(name), name)
     version = str(version)
     champion = champion_version(name)
-    holdout = _holdout(snapshot, target)
-    challenger_metrics = evaluate(name, version, holdout, target)
+    if evaluator is None:
+        holdout = _holdout(snapshot, target)
+
+        def evaluator(model_uri: str, _snapshot: Snapshot) -> dict[str, float]:
+            return evaluate_uri(model_uri, holdout, target, task, positive=positive, threshold=threshold)
+        holdout_rows = len(holdout)
+    else:
+        holdout_rows = -1
+    challenger_metrics = evaluator(f"models:/{name}/{version}", snapshot)
     champion_metrics = None
     if champion is not None and champion != version:
-        champion_metrics = evaluate(name, champion, holdout, target)
+        champion_metrics = evaluator(f"models:/{name}/{champion}", snapshot)
+    _check_gate_metrics(challenger_metrics, thresholds, name)
     promoted, reason = _judge(version, challenger_metrics, champion, champion_metrics, thresholds)
     decision = GateDecision(name, version, champion, promoted, reason, challenger_metrics,
                             champion_metrics, snapshot.version)
-    _record_decision(decision, snapshot, target, thresholds, len(holdout))
+    _record_decision(decision, snapshot, target or "", thresholds, holdout_rows)
     if promoted:
         _promote(name, version, champion)
     return decision
@@ -178,7 +201,7 @@ def validate_thresholds(data: Any, source: str = "thresholds") -> dict:
     metric = data.get("metric", "rmse")
     if metric not in METRICS:
         raise InvalidThresholdsError(f"{source}: metric must be one of {METRICS}, got {metric!r}")
-    lower_is_better = data.get("lower_is_better", metric != "r2")
+    lower_is_better = data.get("lower_is_better", task_metrics.lower_is_better(metric))
     if not isinstance(lower_is_better, bool):
         raise InvalidThresholdsError(f"{source}: lower_is_better must be true or false")
     margin = data.get("min_relative_improvement", 0.0)
@@ -189,28 +212,31 @@ def validate_thresholds(data: Any, source: str = "thresholds") -> dict:
             **bounds, **({"description": data["description"]} if "description" in data else {})}
 
 
-def evaluate(name: str, version: str, holdout: pd.DataFrame, target: str) -> dict[str, float]:
-    """rmse, mae and r2 of a registered version on ``holdout``, fed its signature's columns."""
-    import mlflow.pyfunc
+def evaluate(name: str, version: str, holdout: pd.DataFrame, target: str, task: str = "regression",
+             **options: Any) -> dict[str, float]:
+    """The task's metrics of a registered version on ``holdout``, fed its signature's columns."""
+    return evaluate_uri(f"models:/{name}/{version}", holdout, target, task, **options)
 
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    features = _signature_columns(model, f"{name} version {version}")
-    missing = [column for column in features if column not in holdout.columns]
+
+def evaluate_uri(model_uri: str, holdout: pd.DataFrame, target: str, task: str = "regression", *,
+                 positive: Any = None, threshold: float = 0.5) -> dict[str, float]:
+    from lakeside import scoring
+
+    missing = [column for column in scoring.input_columns(model_uri) if column not in holdout.columns]
     if missing:
-        raise ValueError(f"{name} version {version} needs columns the snapshot lacks: {missing}")
-    predicted = np.asarray(model.predict(holdout[features]), dtype=float).reshape(-1)
-    return regression_metrics(holdout[target].to_numpy(dtype=float), predicted)
+        raise ValueError(f"{model_uri} needs columns the snapshot lacks: {missing}")
+    scored = scoring.score(model_uri, holdout, task)
+    actual = holdout[target].to_numpy() if task in task_metrics.CLASSIFICATION else holdout[target].to_numpy(float)
+    return task_metrics.compute(task, actual, predicted=scored.predictions, probabilities=scored.probabilities,
+                                classes=scored.classes, positive=positive, threshold=threshold)
 
 
-def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    error = predicted - actual
-    residual = float(np.sum(error ** 2))
-    spread = float(np.sum((actual - actual.mean()) ** 2))
-    return {
-        "rmse": float(np.sqrt(np.mean(error ** 2))),
-        "mae": float(np.mean(np.abs(error))),
-        "r2": 1.0 - residual / spread if spread > 0 else float("nan"),
-    }
+def _check_gate_metrics(measured: dict[str, float], thresholds: dict, name: str) -> None:
+    named = {thresholds["metric"], *thresholds["max"], *thresholds["min"]}
+    unknown = sorted(named - set(measured))
+    if unknown:
+        raise InvalidThresholdsError(f"gate of {name}: thresholds name metrics {unknown} that this model's "
+                                     f"evaluation does not give (it gives {sorted(measured)})")
 
 
 def _judge(version: str, challenger: dict, champion_version: str | None, champion: dict | None,
@@ -302,15 +328,8 @@ def _holdout(snapshot: Snapshot, target: str) -> pd.DataFrame:
     return holdout
 
 
-def _signature_columns(model, label: str) -> list[str]:
-    schema = model.metadata.get_input_schema()
-    if schema is None or not schema.has_input_names():
-        raise ValueError(f"{label} has no signature with named input columns; log it with a signature")
-    return [str(column) for column in schema.input_names()]
-
-
 def _thresholds_path(name: str) -> Path:
-    folder = os.environ.get(GATES_DIR_ENV)
+    folder = settings().gates_dir
     if folder:
         return Path(folder).expanduser() / f"{name}.json"
     return Path(str(resources.files("lakeside.gates") / f"{name}.json"))

@@ -97,12 +97,25 @@ def test_weekly_retrain_runs_weekly_or_on_fresh_loans_and_chains_the_gate(dagbag
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
     assert dag.timetable.timetable.expression == "0 3 * * 1"
     assert "silver.loans" in str(dag.timetable.asset_condition)
-    assert set(dag.params.keys()) == {"time_budget_s", "families", "target"}
-    assert dag.get_task("search").upstream_task_ids == {"snapshot"}
-    assert dag.get_task("register").upstream_task_ids == {"search", "snapshot"}
+    assert set(dag.params.keys()) == {"time_budget_s", "families"}
+    assert dag.get_task("train").upstream_task_ids == {"snapshot"}
+    assert dag.get_task("register").upstream_task_ids == {"train", "snapshot"}
     assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot"}
     assert dag.get_task("promoted").upstream_task_ids == {"gate"}
     assert dag.get_task("deploy").upstream_task_ids == {"promoted"}
+    assert "refresh_reference" not in dag.task_ids
+
+
+def test_every_declared_use_case_has_its_retrain_dag(dagbag):
+    from lakeside.usecases import all_use_cases
+
+    for use_case in all_use_cases():
+        dag = dagbag.dags[use_case.retrain_dag_id]
+        assert use_case.name in dag.tags and use_case.model_name in dag.doc_md
+        assert ("refresh_reference" in dag.task_ids) == bool(use_case.reference_tables)
+    iris = dagbag.dags["retrain_iris"]
+    assert iris.get_task("snapshot").upstream_task_ids == {"refresh_reference"}
+    assert iris.timetable.expression == "0 4 * * 1"
 
 
 def test_deploy_model_is_manual_and_takes_model_alias_and_target(dagbag):
@@ -113,9 +126,11 @@ def test_deploy_model_is_manual_and_takes_model_alias_and_target(dagbag):
     assert [t.task_id for t in dag.tasks] == ["deploy"]
 
 
-def test_weekly_retrain_offers_exactly_the_library_s_model_families(dagbag):
-    from lakeside.automl import FAMILIES
+def test_retrain_dags_offer_exactly_the_library_s_model_families(dagbag):
+    from lakeside.automl import families_for
+    from lakeside.usecases import get
 
     families = dagbag.dags["weekly_retrain"].params.get_param("families")
-    assert families.value == list(FAMILIES)
-    assert families.schema["items"]["enum"] == list(FAMILIES)
+    assert families.value == families_for("regression")
+    assert families.schema["items"]["enum"] == families_for("regression")
+    assert dagbag.dags["retrain_iris"].params.get_param("families").value == list(get("iris").search.families)

@@ -12,7 +12,8 @@ import urllib.request
 import mlflow
 import pytest
 
-from lakeside import processes, ui
+from lakeside import processes
+from lakeside.local import ui
 from lakeside.examples import iris
 from lakeside.serving.deploy import post, served
 

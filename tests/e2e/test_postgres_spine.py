@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lakeside import postgres, tracking
-from lakeside.demo import airflow, demo_environment
+from lakeside import tracking
+from lakeside.local import postgres
+from lakeside.local.demo import airflow, demo_environment
 from lakeside.tables import Lake
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from lakeside.cluster import ClusterError, process_running, start_standalone
+from lakeside.local.cluster import ClusterError, process_running, start_standalone
 from lakeside.tables import Lake
 
 pytestmark = pytest.mark.slow

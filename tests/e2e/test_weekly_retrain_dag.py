@@ -4,10 +4,8 @@ registry ends with a champion whose lineage leads back to the table version."""
 import datetime as dt
 import json
 import os
-import shutil
 import socket
 import urllib.request
-from importlib import resources
 
 import pytest
 from mlflow import MlflowClient
@@ -23,11 +21,7 @@ FAMILIES = ["linear", "hist_gradient_boosting"]
 @pytest.fixture()
 def retrain_env(tmp_path, monkeypatch, mlflow_server, airflow_db):
     monkeypatch.setenv("LAKESIDE_HOME", str(tmp_path))
-    monkeypatch.setenv("LAKESIDE_LOANS_MODEL", "e2e_loans_int_rate")
-    gates = tmp_path / "gates"
-    gates.mkdir()
-    shutil.copy(resources.files("lakeside.gates") / "loans_int_rate.json", gates / "e2e_loans_int_rate.json")
-    monkeypatch.setenv("LAKESIDE_GATES_DIR", str(gates))
+    monkeypatch.setenv("LAKESIDE_MODEL_PREFIX", "e2e_")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         monkeypatch.setenv("LAKESIDE_SERVE_PORT", str(probe.getsockname()[1]))
@@ -36,7 +30,7 @@ def retrain_env(tmp_path, monkeypatch, mlflow_server, airflow_db):
     yield silver
     from lakeside.serving.deploy import stop_local
 
-    stop_local()
+    stop_local("e2e_loans_int_rate")
 
 
 def test_a_retrain_leaves_a_champion_with_lineage_answering_on_loopback(retrain_env, mlflow_server):
@@ -54,6 +48,7 @@ def test_a_retrain_leaves_a_champion_with_lineage_answering_on_loopback(retrain_
     assert champion.tags["gate.decision"] == "promoted"
     assert float(champion.tags["gate.rmse"]) < 1.5
     assert champion.tags["snapshot_table"] == "silver.loans" and champion.tags["snapshot_version"] == "0"
+    assert champion.tags["use_case"] == "loans" and champion.tags["snapshot_kind"] == "hash"
 
     trial = client.get_run(champion.run_id)
     assert trial.data.params["family"] in FAMILIES

@@ -26,8 +26,11 @@ def test_experiment_id_leaves_the_active_experiment_alone(mlflow_server):
     assert mlflow.tracking.fluent._active_experiment_id == before
 
 
-def test_registering_the_iris_example_does_not_break_a_later_resumed_run(mlflow_server, monkeypatch):
-    from lakeside.examples import iris
+def test_a_search_does_not_break_a_later_resumed_run(mlflow_server, monkeypatch, lakeside_home):
+    from lakeside import snapshot
+    from lakeside.automl import search
+    from lakeside.datasets import iris
+    from lakeside.tables import Lake
 
     mlflow.set_tracking_uri(mlflow_server)
     monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
@@ -35,7 +38,10 @@ def test_registering_the_iris_example_does_not_break_a_later_resumed_run(mlflow_
     with mlflow.start_run(experiment_id=other) as started:
         pass
 
-    iris.register("tracking_iris")
+    table = Lake(lakeside_home / "lake", backend="embedded").table("reference.iris")
+    table.overwrite(iris.load())
+    search(snapshot.take(table, ["id"]), "species", experiment="tracking-iris", task="multiclass",
+           families=["logistic"], max_trials_per_family=1, cv_folds=3)
 
     with mlflow.start_run(run_id=started.info.run_id) as resumed:
         mlflow.log_metric("rmse", 0.5)

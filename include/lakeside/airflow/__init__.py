@@ -74,3 +74,114 @@ def job_environment() -> dict[str, str]:
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     return env
+
+
+def retrain_schedule(use_case):
+    """When a use case retrains: its cron (UTC) and/or whenever one of its sources' silver table changes."""
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    assets = [silver_asset(source) for source in use_case.sources]
+    if use_case.schedule and assets:
+        return AssetOrTimeSchedule(timetable=CronTriggerTimetable(use_case.schedule, timezone="UTC"), assets=assets)
+    if use_case.schedule:
+        return CronTriggerTimetable(use_case.schedule, timezone="UTC")
+    return assets or None
+
+
+def retrain_dag(use_case, *, schedule):
+    """The retrain DAG of a use case: [refresh_reference >>] snapshot >> train >> register >> gate
+    >> deploy (after a promotion). Every task is one call into :mod:`lakeside.retrain`."""
+    from datetime import datetime
+
+    from airflow.sdk import Param, dag, task
+
+    from lakeside.automl.families import families_for
+
+    name = use_case.name
+    params: dict[str, Param] = {}
+    if use_case.uses_search:
+        allowed = list(use_case.search.families or families_for(use_case.task))
+        params = {
+            "time_budget_s": Param(int(use_case.search.time_budget_s), type="integer", minimum=10, maximum=6 * 3600,
+                                   description="Seconds for the whole search, shared by the families."),
+            "families": Param(allowed, type="array", items={"type": "string", "enum": allowed},
+                              description="Model families to search."),
+        }
+    else:
+        params = {"trainer_params": Param(dict(use_case.params), type="object",
+                                          description="Settings of the use case's trainer (override its declaration).")}
+
+    @dag(dag_id=use_case.retrain_dag_id, schedule=schedule, start_date=datetime(2024, 1, 1), catchup=False,
+         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["lakeside", "retrain", name, use_case.task],
+         doc_md=_retrain_doc(use_case), params=params)
+    def retrain():
+        @task
+        def refresh_reference() -> dict:
+            from lakeside.retrain import refresh_reference as refresh
+
+            return refresh(name)
+
+        @task
+        def snapshot() -> dict:
+            from lakeside.retrain import take_snapshot
+
+            return take_snapshot(name)
+
+        @task(retries=1)
+        def train(pinned: dict, params: dict | None = None) -> dict:
+            from lakeside.retrain import train as train_model
+
+            given = dict(params or {})
+            return train_model(name, pinned, given.pop("trainer_params", None) or given)
+
+        @task
+        def register(found: dict, pinned: dict) -> str:
+            from lakeside.retrain import register as register_model
+
+            return register_model(name, found, pinned)
+
+        @task
+        def gate(version: str, pinned: dict) -> dict:
+            from lakeside.retrain import decide
+
+            return decide(name, version, pinned)
+
+        @task.short_circuit
+        def promoted(decision: dict) -> bool:
+            return bool(decision["promoted"])
+
+        @task
+        def deploy() -> dict:
+            from lakeside.retrain import deploy_champion
+
+            return deploy_champion(name)
+
+        pinned = snapshot()
+        if use_case.reference_tables:
+            refresh_reference() >> pinned
+        found = train(pinned)
+        promoted(gate(register(found, pinned), pinned)) >> deploy()
+
+    return retrain()
+
+
+def _retrain_doc(use_case) -> str:
+    trainer = ("a model search (" + ", ".join(use_case.search.families or ("every family of the task",)) + ")"
+               if use_case.uses_search else f"`{use_case.trainer}`")
+    when = " and ".join(filter(None, [
+        f"on the cron `{use_case.schedule}` (UTC)" if use_case.schedule else "",
+        "whenever " + ", ".join(f"`silver.{s}`" for s in use_case.sources) + " is updated" if use_case.sources else "",
+    ])) or "when triggered"
+    return f"""### Retrain `{use_case.name}` ({use_case.task})
+
+{use_case.description}
+
+- Pins a snapshot of `{use_case.table}` ({use_case.split.kind} holdout), trains with {trainer}, tracks
+  every run in MLflow (experiment `{use_case.model_name}`), registers the result as `challenger` of
+  `{use_case.model_name}`, and the gate (`include/lakeside/gates/{use_case.gate_name}.json`, metric
+  `{use_case.metric}`) moves `champion` only when it is really better.
+- Runs {when}.
+- After a promotion `deploy` builds the champion's Bento and, on the embedded default, switches (or
+  starts) its endpoint on loopback; without a promotion `deploy` is skipped.
+- Declared in `include/lakeside/usecases/{use_case.name}.py`.
+"""

@@ -3,6 +3,9 @@
 An estimator is kept as data (the class's import path and literal keyword arguments), so the
 search builds it and the glass-box notebook writes it out from the same description: the
 notebook's estimator cell is the constructor call the search ran.
+
+Importing this module is cheap (the estimators' libraries load when a Call is built), so DAG
+files list the families at parse time.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
+if TYPE_CHECKING:
+    import optuna
 
 
 @dataclass(frozen=True)
@@ -47,18 +51,43 @@ class Call:
 
 @dataclass(frozen=True)
 class Family:
-    """``suggest`` draws hyperparameters; ``estimator`` turns them (and the seed) into a Call.
+    """``suggest`` draws hyperparameters; ``regressor`` / ``classifier`` turn them (and the seed)
+    into a Call; a family without one does not take that kind of task.
 
     ``scale``: the family needs standardised features. ``engine``: ``sklearn`` families are a
     scikit-learn Pipeline (features + estimator); ``spark`` ones a Spark ML Pipeline.
+    ``balanced_weights``: how the family's classifier is told to weight classes (the keyword and
+    its value), or None when it cannot.
     """
 
     name: str
     suggest: Callable[[optuna.Trial], dict[str, Any]]
-    estimator: Callable[[dict[str, Any], int], Call]
+    regressor: Callable[[dict[str, Any], int], Call] | None
+    classifier: Callable[[dict[str, Any], int], Call] | None
     scale: bool
     engine: str = "sklearn"
     description: str = ""
+    binary_only: bool = False
+    balanced_weights: tuple[str, Any] | None = None
+
+    def supports(self, task: str) -> bool:
+        if task == "regression":
+            return self.regressor is not None
+        if task in ("binary", "multiclass"):
+            return self.classifier is not None and not (self.binary_only and task == "multiclass")
+        return False
+
+    def estimator(self, params: dict[str, Any], seed: int, task: str = "regression",
+                  balance: str = "none") -> Call:
+        if not self.supports(task):
+            raise ValueError(f"family {self.name} does not take {task} tasks")
+        if task == "regression":
+            return self.regressor(params, seed)
+        call = self.classifier(params, seed)
+        if balance == "class_weight" and self.balanced_weights is not None:
+            keyword, value = self.balanced_weights
+            call = Call(call.target, {**call.kwargs, keyword: value})
+        return call
 
 
 def _linear(trial: optuna.Trial) -> dict[str, Any]:
@@ -152,6 +181,34 @@ def _svr_call(params: dict[str, Any], seed: int) -> Call:
     })
 
 
+def _logistic(trial: optuna.Trial) -> dict[str, Any]:
+    return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
+
+
+def _logistic_call(params: dict[str, Any], seed: int) -> Call:
+    return Call("sklearn.linear_model.LogisticRegression", {**params, "max_iter": 2_000, "random_state": seed})
+
+
+def _knn_classifier_call(params: dict[str, Any], seed: int) -> Call:
+    return Call("sklearn.neighbors.KNeighborsClassifier", {**params, "n_jobs": 1})
+
+
+def _random_forest_classifier_call(params: dict[str, Any], seed: int) -> Call:
+    return Call("sklearn.ensemble.RandomForestClassifier", {**params, "random_state": seed, "n_jobs": 1})
+
+
+def _hist_gradient_boosting_classifier_call(params: dict[str, Any], seed: int) -> Call:
+    return Call("sklearn.ensemble.HistGradientBoostingClassifier",
+                {**params, "early_stopping": False, "random_state": seed})
+
+
+def _lightgbm_classifier_call(params: dict[str, Any], seed: int) -> Call:
+    return Call("lightgbm.LGBMClassifier", {
+        **params, "subsample_freq": 1, "random_state": seed, "n_jobs": 1,
+        "deterministic": True, "force_col_wise": True, "verbose": -1,
+    })
+
+
 def _spark_gbt(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "maxIter": trial.suggest_int("maxIter", 5, 40, log=True),
@@ -168,6 +225,31 @@ def _spark_gbt_call(params: dict[str, Any], seed: int) -> Call:
         **params, "subsamplingRate": 1.0, "maxBins": 32, "seed": seed,
         "featuresCol": "features", "labelCol": "label",
     })
+
+
+def _spark_gbt_classifier_call(params: dict[str, Any], seed: int) -> Call:
+    return Call("pyspark.ml.classification.GBTClassifier", {
+        **params, "subsamplingRate": 1.0, "maxBins": 32, "seed": seed,
+        "featuresCol": "features", "labelCol": "label",
+    })
+
+
+def _spark_decision_tree(trial: optuna.Trial) -> dict[str, Any]:
+    return {
+        "maxDepth": trial.suggest_int("maxDepth", 2, 15),
+        "maxBins": trial.suggest_categorical("maxBins", [10, 20, 32]),
+        "minInstancesPerNode": trial.suggest_int("minInstancesPerNode", 1, 20, log=True),
+    }
+
+
+def _spark_decision_tree_call(params: dict[str, Any], seed: int) -> Call:
+    return Call("pyspark.ml.regression.DecisionTreeRegressor",
+                {**params, "seed": seed, "featuresCol": "features", "labelCol": "label"})
+
+
+def _spark_decision_tree_classifier_call(params: dict[str, Any], seed: int) -> Call:
+    return Call("pyspark.ml.classification.DecisionTreeClassifier",
+                {**params, "seed": seed, "featuresCol": "features", "labelCol": "label"})
 
 
 def _spark_random_forest(trial: optuna.Trial) -> dict[str, Any]:
@@ -188,27 +270,52 @@ def _spark_random_forest_call(params: dict[str, Any], seed: int) -> Call:
     })
 
 
+def _spark_random_forest_classifier_call(params: dict[str, Any], seed: int) -> Call:
+    return Call("pyspark.ml.classification.RandomForestClassifier", {
+        **params, "bootstrap": False, "subsamplingRate": 1.0, "maxBins": 32, "seed": seed,
+        "featuresCol": "features", "labelCol": "label",
+    })
+
+
+_SPARK_WEIGHTS = ("weightCol", "__weight")
+
 FAMILIES: dict[str, Family] = {family.name: family for family in (
-    Family("linear", _linear, _linear_call, scale=True,
-           description="Ridge or ElasticNet (scikit-learn)"),
-    Family("knn", _knn, _knn_call, scale=True, description="k nearest neighbours (scikit-learn)"),
-    Family("random_forest", _random_forest, _random_forest_call, scale=False,
-           description="random forest (scikit-learn)"),
-    Family("hist_gradient_boosting", _hist_gradient_boosting, _hist_gradient_boosting_call, scale=False,
-           description="histogram gradient boosting (scikit-learn)"),
-    Family("lightgbm", _lightgbm, _lightgbm_call, scale=False, description="gradient boosting (LightGBM)"),
-    Family("svr", _svr, _svr_call, scale=True, description="RBF support vector regression (scikit-learn)"),
-    Family("spark_gbt", _spark_gbt, _spark_gbt_call, scale=False, engine="spark",
-           description="gradient-boosted trees (Spark ML)"),
-    Family("spark_random_forest", _spark_random_forest, _spark_random_forest_call, scale=False, engine="spark",
-           description="random forest (Spark ML)"),
+    Family("linear", _linear, _linear_call, None, scale=True, description="Ridge or ElasticNet (scikit-learn)"),
+    Family("logistic", _logistic, None, _logistic_call, scale=True,
+           description="logistic regression (scikit-learn)", balanced_weights=("class_weight", "balanced")),
+    Family("knn", _knn, _knn_call, _knn_classifier_call, scale=True, description="k nearest neighbours (scikit-learn)"),
+    Family("random_forest", _random_forest, _random_forest_call, _random_forest_classifier_call, scale=False,
+           description="random forest (scikit-learn)", balanced_weights=("class_weight", "balanced")),
+    Family("hist_gradient_boosting", _hist_gradient_boosting, _hist_gradient_boosting_call,
+           _hist_gradient_boosting_classifier_call, scale=False,
+           description="histogram gradient boosting (scikit-learn)", balanced_weights=("class_weight", "balanced")),
+    Family("lightgbm", _lightgbm, _lightgbm_call, _lightgbm_classifier_call, scale=False,
+           description="gradient boosting (LightGBM)", balanced_weights=("class_weight", "balanced")),
+    Family("svr", _svr, _svr_call, None, scale=True, description="RBF support vector regression (scikit-learn)"),
+    Family("spark_gbt", _spark_gbt, _spark_gbt_call, _spark_gbt_classifier_call, scale=False, engine="spark",
+           description="gradient-boosted trees (Spark ML)", binary_only=True, balanced_weights=_SPARK_WEIGHTS),
+    Family("spark_random_forest", _spark_random_forest, _spark_random_forest_call,
+           _spark_random_forest_classifier_call, scale=False, engine="spark",
+           description="random forest (Spark ML)", balanced_weights=_SPARK_WEIGHTS),
+    Family("spark_decision_tree", _spark_decision_tree, _spark_decision_tree_call,
+           _spark_decision_tree_classifier_call, scale=False, engine="spark",
+           description="decision tree (Spark ML)", balanced_weights=_SPARK_WEIGHTS),
 )}
 
 
-def resolve(families: list[str] | tuple[str, ...] | None) -> list[Family]:
-    """The families asked for, in search order; all of them for ``None``."""
-    names = list(FAMILIES) if families is None else list(dict.fromkeys(families))
+def families_for(task: str) -> list[str]:
+    """The names of every family that takes ``task``, in search order."""
+    return [name for name, family in FAMILIES.items() if family.supports(task)]
+
+
+def resolve(families: list[str] | tuple[str, ...] | None, task: str = "regression") -> list[Family]:
+    """The families asked for, in search order; every family taking ``task`` for ``None``."""
+    names = families_for(task) if families is None else list(dict.fromkeys(families))
     unknown = [name for name in names if name not in FAMILIES]
     if unknown or not names:
         raise ValueError(f"unknown model families {unknown or names}: choose from {', '.join(FAMILIES)}")
+    unfit = [name for name in names if not FAMILIES[name].supports(task)]
+    if unfit:
+        raise ValueError(f"model families {unfit} do not take {task} tasks; those that do: "
+                         f"{', '.join(families_for(task))}")
     return [FAMILIES[name] for name in names]

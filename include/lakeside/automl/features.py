@@ -3,14 +3,16 @@
 Each input column gets a *role*, inferred once from the training rows and then fixed (a
 glass-box notebook writes the roles out as a literal, so it builds the very same pipeline):
 
-- ``numeric``: numbers, booleans, and text holding numbers: ``"13.56%"``, ``"1,000"``, and
-  durations ``"36 months"``, ``"10+ years"``, ``"< 1 year"`` (the number; ``"< 1"`` is 0);
-- ``date``: dates, timestamps and date-like text (``"Apr-2015"``, ``"2015-04-01"``) -> year and
-  month, plus the months between every pair of date columns (for loans: the months of credit
-  history, ``issue_d - earliest_cr_line``); date columns are ordered latest first (by their
-  training median) and each pair is taken earlier-listed minus later-listed;
-- ``ordinal``: categories with a known order (loan ``grade`` A-G) -> their rank;
+- ``numeric``: numbers and booleans (and, in requests, text holding a plain number);
+- ``date``: dates, timestamps and ISO date text (``"2015-04-01"``) -> year and month, plus the
+  months between every pair of date columns (e.g. the months between an issue date and the
+  first credit line); date columns are ordered latest first (by their training median) and
+  each pair is taken earlier-listed minus later-listed;
+- ``ordinal``: categories with a known order, declared by the use case -> their rank;
 - ``categorical``: everything else, one-hot (at most ``MAX_CATEGORIES`` levels per column).
+
+Columns are taken with the types silver gives them: ingest has already parsed the sources'
+text formats, so nothing here knows any source's conventions.
 
 Numeric outputs are median-imputed (with missing-value indicators) and, for the families that
 need it, standardised. Unknown categories at prediction time are ignored, so the fitted
@@ -33,13 +35,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 ROLES = ("numeric", "date", "ordinal", "categorical")
-KNOWN_ORDINALS: dict[str, tuple[str, ...]] = {"grade": ("A", "B", "C", "D", "E", "F", "G")}
 MAX_CATEGORIES = 64
 NULL_TEXT = frozenset({"", "n/a", "na", "nan", "none", "null"})
-DATE_FORMATS = ("%b-%Y", "%Y-%m-%d", "%Y-%m", "%m/%d/%Y")
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m")
 
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?$")
-_DURATION = re.compile(r"^(<)?\s*(\d+(?:\.\d+)?)\s*\+?\s*(?:day|week|month|year)s?$", re.IGNORECASE)
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,10 @@ class FeatureRoles:
     categorical: tuple[str, ...] = ()
 
 
-def infer_roles(frame: pd.DataFrame, ordinals: dict[str, tuple[str, ...]] | None = None) -> FeatureRoles:
-    """The role of every column of ``frame`` (the feature columns of the training rows)."""
-    ordinals = KNOWN_ORDINALS if ordinals is None else ordinals
+def infer_roles(frame: pd.DataFrame, ordinals=None) -> FeatureRoles:
+    """The role of every column of ``frame`` (the feature columns of the training rows);
+    ``ordinals`` maps categorical columns to their levels, lowest first."""
+    ordinals = dict(ordinals or {})
     found: dict[str, list[str]] = {role: [] for role in ROLES if role != "ordinal"}
     ordinal: dict[str, tuple[str, ...]] = {}
     for column in frame.columns:
@@ -80,8 +81,6 @@ def column_role(values: pd.Series) -> str:
     text = _present_text(values)
     if not len(text):
         return "categorical"
-    if text.map(_text_number).notna().all():
-        return "numeric"
     if _parse_date_text(text).notna().all():
         return "date"
     return "categorical"
@@ -127,7 +126,7 @@ class _Stateless(TransformerMixin, BaseEstimator):
 
 
 class NumberParser(_Stateless):
-    """Numbers as float, numeric text and durations parsed (see :func:`to_number`)."""
+    """Numbers as float (numeric text parsed, see :func:`to_number`)."""
 
     def _convert(self, values: pd.Series) -> np.ndarray:
         return to_number(values)
@@ -173,15 +172,14 @@ class DateParts(_Stateless):
 
 
 def to_number(values: pd.Series) -> np.ndarray:
-    """Floats from numbers, booleans, numeric text (``"13.56%"``, ``"1,000"``) or durations
-    (``"36 months"`` -> 36, ``"10+ years"`` -> 10, ``"< 1 year"`` -> 0); anything else NaN."""
+    """Floats from numbers, booleans or plain numeric text (``"12.5"``); anything else NaN."""
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
     return np.array([_text_number(v) for v in values], dtype="float64")
 
 
 def to_dates(values: pd.Series) -> pd.Series:
-    """Timestamps from dates, timestamps or date-like text (``"Apr-2015"``); the rest NaT."""
+    """Timestamps from dates, timestamps or ISO date text (``"2015-04-01"``); the rest NaT."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.tz_convert(None) if values.dt.tz is not None else values
     is_text = values.map(lambda v: isinstance(v, str))
@@ -221,14 +219,8 @@ def _text_number(value) -> float:
         return np.nan
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
         return float(value)
-    text = str(value).strip().replace(",", "")
-    if _NUMBER.fullmatch(text):
-        return float(text.rstrip("%"))
-    match = _DURATION.fullmatch(text)
-    if not match:
-        return np.nan
-    number = float(match.group(2))
-    return max(number - 1.0, 0.0) if match.group(1) else number
+    text = str(value).strip()
+    return float(text) if _NUMBER.fullmatch(text) else np.nan
 
 
 def _ranks(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:

@@ -23,60 +23,66 @@ RESULT_TAG = "holdout-metrics"
 
 
 def glass_box(family: Family, params: dict[str, Any], seed: int, data: SearchData, *,
-              run_id: str, holdout: dict[str, float]) -> nbformat.NotebookNode:
+              run_id: str, holdout: dict[str, float], metric: str = "rmse") -> nbformat.NotebookNode:
     """The notebook reproducing one trial (``run_id``) whose logged holdout metrics are ``holdout``."""
-    call = family.estimator(params, seed)
+    call = family.estimator(params, seed, data.task, data.balance)
     spark = family.engine == "spark"
     if spark:
-        call = with_label(call, data.target)
+        call = with_label(call, data.target, data.task)
     cells = [
-        new_markdown_cell(_introduction(family, data, run_id, holdout)),
+        new_markdown_cell(_introduction(family, data, run_id, holdout, metric)),
         new_code_cell(_imports(spark)),
         new_code_cell(_data_cell(data, spark)),
         new_code_cell(_features_cell(family, data, spark)),
         new_code_cell(estimator_code(call)),
-        new_code_cell(_fit_cell(spark)),
-        new_code_cell(_metrics_cell(holdout["rmse"]), metadata={"tags": [RESULT_TAG]}),
+        new_code_cell(_fit_cell(spark, data.is_classification)),
+        new_code_cell(_metrics_cell(data, metric, holdout[metric]), metadata={"tags": [RESULT_TAG]}),
     ]
     notebook = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
-        "lakeside": {"family": family.name, "run_id": run_id, "table": data.snapshot.table,
-                     "table_version": data.snapshot.version, "logged_holdout_rmse": holdout["rmse"]},
+        "lakeside": {"family": family.name, "run_id": run_id, "table": data.snapshot.table, "task": data.task,
+                     "table_version": data.snapshot.version, "metric": metric,
+                     f"logged_holdout_{metric}": holdout[metric]},
     })
     nbformat.validate(notebook)
     return notebook
 
 
-def _introduction(family: Family, data: SearchData, run_id: str, holdout: dict[str, float]) -> str:
+def _introduction(family: Family, data: SearchData, run_id: str, holdout: dict[str, float], metric: str) -> str:
     snapshot = data.snapshot
+    others = ", ".join(f"{name} {value!r}" for name, value in holdout.items() if name != metric)
     return "\n".join([
         f"# {family.name}: {family.description}",
         "",
         f"The best `{family.name}` trial of a Lakeside model search (MLflow run `{run_id}`), as code.",
         (f"It trains on `{snapshot.table}` version {snapshot.version} (`{snapshot.uri}`) to predict "
-         f"`{data.target}`, and should print the holdout RMSE the search logged: {holdout['rmse']!r} "
-         f"(MAE {holdout['mae']!r}, R² {holdout['r2']!r})."),
+         f"`{data.target}` ({data.task}), and should print the holdout {metric} the search logged: "
+         f"{holdout[metric]!r} ({others})."),
         "",
         "Every cell is editable: change the features, the estimator or its parameters and run again.",
     ])
 
 
 def _imports(spark: bool) -> str:
+    common = [
+        "import json", "", "import numpy as np", "",
+        "from lakeside import metrics",
+        "from lakeside.automl.data import canonical_rows, target_values, undersample",
+        "from lakeside.automl.features import FeatureRoles",
+        "from lakeside.snapshot import Snapshot, load, split",
+    ]
     if spark:
         return "\n".join([
-            "import json", "", "import numpy as np", "from pyspark.ml import Pipeline", "",
-            "from lakeside.automl.features import FeatureRoles",
-            "from lakeside.automl.spark_ml import feature_stages",
-            "from lakeside.snapshot import Snapshot, load, split",
+            *common, "from pyspark.ml import Pipeline",
+            "from lakeside.automl.spark_ml import ROW, feature_stages, holdout_output, label_stages, training_columns",
             "from lakeside.spark import get_spark", "",
             'spark = get_spark("automl-notebook")',
         ])
     return "\n".join([
-        "import json", "", "import numpy as np", "from sklearn.pipeline import Pipeline",
-        "from threadpoolctl import threadpool_limits", "",
-        "from lakeside.automl.features import FeatureRoles, build_preprocessor",
-        "from lakeside.snapshot import Snapshot, load, split",
+        *common, "from sklearn.pipeline import Pipeline", "from threadpoolctl import threadpool_limits",
+        "from lakeside.automl.features import build_preprocessor",
+        "from lakeside.automl.training import class_probabilities",
     ])
 
 
@@ -84,22 +90,29 @@ def _data_cell(data: SearchData, spark: bool) -> str:
     lines = [
         f"snapshot = {data.snapshot!r}",
         f"target = {data.target!r}",
+        f"task = {data.task!r}",
+        f"classes = {list(data.classes)!r}",
         f"feature_columns = {data.feature_columns!r}",
         "",
-        'frame = load(snapshot).sort_values(list(snapshot.key), kind="mergesort").reset_index(drop=True)',
-        "frame = frame[frame[target].notna()].reset_index(drop=True)",
+        "frame = canonical_rows(load(snapshot), snapshot, target, task=task)",
         "train, holdout = split(frame, snapshot)",
-        'y_holdout = holdout[target].astype("float64").to_numpy()',
+        "fit_rows = np.arange(len(train))",
+    ]
+    if data.balance == "undersample":
+        lines.append(f"fit_rows = undersample(fit_rows, target_values(train, target, task)[fit_rows], seed={data.seed!r})")
+    lines += [
+        "y_train = target_values(train, target, task)[fit_rows]",
+        "y_holdout = target_values(holdout, target, task)",
     ]
     if spark:
         lines += [
-            "train_frame = spark.createDataFrame(train[feature_columns + [target]])",
-            "holdout_frame = spark.createDataFrame(holdout[feature_columns])",
+            "train_rows = training_columns(train.iloc[fit_rows][feature_columns + [target]], target, classes, train[target])",
+            "train_frame = spark.createDataFrame(train_rows)",
+            "holdout_frame = spark.createDataFrame(holdout[feature_columns].assign(**{ROW: np.arange(len(holdout))}))",
         ]
     else:
-        lines += ['X_train, y_train = train[feature_columns], train[target].astype("float64").to_numpy()',
-                  "X_holdout = holdout[feature_columns]"]
-    return "\n".join(lines + ['print(f"{len(train)} training rows, {len(holdout)} holdout rows")'])
+        lines += ["X_train = train[feature_columns].iloc[fit_rows]", "X_holdout = holdout[feature_columns]"]
+    return "\n".join(lines + ['print(f"{len(fit_rows)} training rows, {len(holdout)} holdout rows")'])
 
 
 def _features_cell(family: Family, data: SearchData, spark: bool) -> str:
@@ -110,29 +123,31 @@ def _features_cell(family: Family, data: SearchData, spark: bool) -> str:
     return roles + f"\npreprocessor = build_preprocessor(roles, scale={family.scale!r})"
 
 
-def _fit_cell(spark: bool) -> str:
+def _fit_cell(spark: bool, classification: bool) -> str:
     if spark:
+        tail = " + label_stages(classes)" if classification else ""
         return "\n".join([
-            "model = Pipeline(stages=feature_pipeline + [estimator]).fit(train_frame)",
-            'predictions = model.transform(holdout_frame).select("prediction").toPandas()',
-            'predicted = predictions["prediction"].to_numpy(dtype="float64")',
+            f"model = Pipeline(stages=feature_pipeline + [estimator]{tail}).fit(train_frame)",
+            f"output = holdout_output(model, holdout_frame, classification={classification!r})",
         ])
+    predict = ("    output = class_probabilities(model, X_holdout, classes)" if classification else
+               '    output = np.asarray(model.predict(X_holdout), dtype="float64")')
     return "\n".join([
         'model = Pipeline([("features", preprocessor), ("model", estimator)])',
         "with threadpool_limits(limits=1):",
         "    model.fit(X_train, y_train)",
-        '    predicted = np.asarray(model.predict(X_holdout), dtype="float64")',
+        predict,
     ])
 
 
-def _metrics_cell(logged_rmse: float) -> str:
+def _metrics_cell(data: SearchData, metric: str, logged: float) -> str:
+    given = ("probabilities=output, classes=classes" if data.is_classification else "predicted=output")
     return "\n".join([
-        "error = predicted - y_holdout",
-        "holdout_rmse = float(np.sqrt(np.mean(error ** 2)))",
-        "holdout_mae = float(np.mean(np.abs(error)))",
-        f"logged_holdout_rmse = {logged_rmse!r}",
-        'print(json.dumps({"holdout_rmse": holdout_rmse, "holdout_mae": holdout_mae,',
-        '                  "logged_holdout_rmse": logged_holdout_rmse}))',
+        f"holdout_metrics = metrics.compute(task, y_holdout, {given},",
+        f"                                  positive={data.positive!r}, threshold={data.threshold!r})",
+        f"logged_holdout_{metric} = {logged!r}",
+        "print(json.dumps({**{f\"holdout_{name}\": value for name, value in holdout_metrics.items()},",
+        f"                  \"logged_holdout_{metric}\": logged_holdout_{metric}}}))",
     ])
 
 

@@ -5,8 +5,11 @@ columns, so it also scores a Spark DataFrame read straight from the Delta table.
 mean what the scikit-learn ones mean; they are not bit-for-bit the same (Spark imputes with an
 approximate median, adds no missing-value indicators and one-hot encodes every category).
 
+Classifiers learn a class index (``label``, the position in the sorted class list) and the
+logged model maps its prediction back to the original label.
+
 During a search the feature stages are fitted once on the training rows and their output
-cached; each trial then fits only the regressor (in every fold too: the fold models see
+cached; each trial then fits only the estimator (in every fold too: the fold models see
 feature statistics, medians and category lists, of all training rows, which are unsupervised).
 """
 
@@ -21,7 +24,8 @@ import pandas as pd
 from lakeside.automl.data import SearchData
 from lakeside.automl.families import Call, Family
 from lakeside.automl.features import NULL_TEXT, FeatureRoles
-from lakeside.automl.training import Evaluation, mean_metrics, regression_metrics
+from lakeside import metrics
+from lakeside.automl.training import Evaluation, mean_metrics, score
 
 ROW, FOLD = "__row", "__fold"
 
@@ -49,48 +53,104 @@ def feature_stages(roles: FeatureRoles) -> list:
     return stages
 
 
-def with_label(call: Call, target: str) -> Call:
-    return dataclasses.replace(call, kwargs={**call.kwargs, "labelCol": target})
+LABEL, WEIGHT, PREDICTED_INDEX = "label", "__weight", "__prediction_index"
+
+
+def with_label(call: Call, target: str, task: str = "regression") -> Call:
+    """The estimator reading the label column: the target itself (regression) or its class index."""
+    kwargs = {**call.kwargs, "labelCol": target if task == "regression" else LABEL}
+    if task != "regression":
+        kwargs["predictionCol"] = PREDICTED_INDEX
+    return dataclasses.replace(call, kwargs=kwargs)
+
+
+def label_stages(classes: list) -> list:
+    """A classifier's predicted class index back to the original label, in ``prediction``."""
+    from pyspark.ml.feature import SQLTransformer
+
+    cases = " ".join(f"WHEN {float(index)} THEN {_typed_literal(label)}" for index, label in enumerate(classes))
+    return [SQLTransformer(statement=f"SELECT *, CASE {PREDICTED_INDEX} {cases} END AS prediction FROM __THIS__")]
+
+
+def training_columns(frame: pd.DataFrame, target: str, classes: list, training_labels: pd.Series) -> pd.DataFrame:
+    """``frame`` with the class index (``label``) and balanced class weights (``__weight``, from
+    the class counts of ``training_labels``) added; unchanged for regression (no ``classes``)."""
+    if not classes:
+        return frame
+    labels = frame[target]
+    index = labels.map({label: float(i) for i, label in enumerate(classes)})
+    counts = training_labels.value_counts()
+    weights = labels.map(len(training_labels) / (len(counts) * counts)).astype("float64")
+    return frame.assign(**{LABEL: index, WEIGHT: weights})
+
+
+def holdout_output(model, frame, classification: bool) -> np.ndarray:
+    """Predictions (regression) or class probabilities (classification) of ``frame``'s rows, in
+    the order of its ``__row`` column."""
+    return _probabilities(model, frame) if classification else _predict(model, frame)
 
 
 class SparkTrainer:
-    """Evaluates Spark ML families on a search's data (see the module docstring)."""
+    """Evaluates Spark ML families on a search's data (see the module docstring).
+
+    The rows each fit uses are boolean columns (``__fit<k>`` per fold, ``__fit_all``), so folds,
+    forward-chaining time folds and undersampling are all the same filter.
+    """
 
     def __init__(self, spark, data: SearchData) -> None:
         from pyspark.ml import Pipeline
 
         self.data = data
-        train = data.train[data.feature_columns + [data.target]].assign(**{ROW: np.arange(len(data.train)),
-                                                                         FOLD: data.folds})
+        self.fits = [f"__fit{k}" for k in range(len(data.folds))] + ["__fit_all"]
+        checks = np.full(len(data.train), -1)
+        fit_flags = {}
+        for k, (fit, check) in enumerate(data.fold_indices()):
+            checks[check] = k
+            fit_flags[self.fits[k]] = np.isin(np.arange(len(data.train)), data.fit_rows(fit))
+        fit_flags["__fit_all"] = np.isin(np.arange(len(data.train)), data.fit_rows(np.arange(len(data.train))))
+        train = training_columns(data.train[data.feature_columns + [data.target]], data.target, data.classes,
+                                 data.train[data.target]).assign(
+            **{ROW: np.arange(len(data.train)), FOLD: checks}, **fit_flags)
         holdout = data.holdout[data.feature_columns].assign(**{ROW: np.arange(len(data.holdout))})
         train_frame = spark.createDataFrame(train)
         self.features = Pipeline(stages=feature_stages(data.roles)).fit(train_frame)
-        self.train = self.features.transform(train_frame).select(ROW, FOLD, data.target, "features").cache()
+        kept = [ROW, FOLD, data.target, "features", *self.fits] + ([LABEL, WEIGHT] if data.is_classification else [])
+        self.train = self.features.transform(train_frame).select(*kept).cache()
         self.holdout = self.features.transform(spark.createDataFrame(holdout)).select(ROW, "features").cache()
 
     def evaluate(self, family: Family, params: dict, seed: int) -> Evaluation:
         from pyspark.ml import PipelineModel
         from pyspark.sql import functions as F
 
-        call = with_label(family.estimator(params, seed), self.data.target)
-        y = self.data.y_train
+        data = self.data
+        call = with_label(family.estimator(params, seed, data.task, data.balance), data.target, data.task)
+        y = data.y_train
         per_fold = []
-        for _, check_rows in self.data.fold_indices():
-            fold = int(self.data.folds[check_rows[0]])
-            fold_model = call.build().fit(self.train.filter(F.col(FOLD) != fold))
-            predicted = _predict(fold_model, self.train.filter(F.col(FOLD) == fold))
-            per_fold.append(regression_metrics(y[check_rows], predicted))
-        regressor = call.build().fit(self.train)
-        predictions = _predict(regressor, self.holdout)
-        model = PipelineModel(stages=[*self.features.stages, regressor])
-        return Evaluation(mean_metrics(per_fold), regression_metrics(self.data.y_holdout, predictions),
-                          predictions, model)
+        for k, (_, check_rows) in enumerate(data.fold_indices()):
+            fold_model = call.build().fit(self.train.filter(F.col(self.fits[k])))
+            per_fold.append(self._score(fold_model, self.train.filter(F.col(FOLD) == k), y[check_rows])[0])
+        estimator = call.build().fit(self.train.filter(F.col("__fit_all")))
+        holdout, predictions, probabilities = self._score(estimator, self.holdout, data.y_holdout)
+        tail = label_stages(data.classes) if data.is_classification else []
+        model = PipelineModel(stages=[*self.features.stages, estimator, *tail])
+        return Evaluation(mean_metrics(per_fold), holdout, predictions, model, probabilities)
+
+    def _score(self, model, frame, actual):
+        data = self.data
+        if not data.is_classification:
+            predicted = _predict(model, frame)
+            return score(data, actual, predicted=predicted), predicted, None
+        probabilities = _probabilities(model, frame)
+        labels = metrics.predicted_labels(probabilities, data.classes, positive=data.positive,
+                                          threshold=data.threshold)
+        return score(data, actual, probabilities=probabilities), labels, probabilities
 
     def importances(self, model) -> pd.Series:
-        """The regressor's own importances of the derived features (not permutation-based)."""
+        """The estimator's own importances of the derived features (not permutation-based)."""
         attributes = self.train.schema["features"].metadata["ml_attr"]["attrs"]
         names = {attr["idx"]: attr["name"] for group in attributes.values() for attr in group}
-        values = model.stages[-1].featureImportances.toArray()
+        estimator = next(stage for stage in reversed(model.stages) if hasattr(stage, "featureImportances"))
+        values = estimator.featureImportances.toArray()
         return pd.Series(values, index=[_readable(names.get(i, str(i))) for i in range(len(values))])
 
     def close(self) -> None:
@@ -110,6 +170,13 @@ def _predict(model, frame) -> np.ndarray:
     return rows["prediction"].to_numpy(dtype="float64")
 
 
+def _probabilities(model, frame) -> np.ndarray:
+    from pyspark.ml.functions import vector_to_array
+
+    rows = model.transform(frame).select(ROW, vector_to_array("probability").alias("p")).toPandas().sort_values(ROW)
+    return np.vstack(rows["p"].to_numpy()) if len(rows) else np.zeros((0, 0))
+
+
 def _numeric_expressions(roles: FeatureRoles) -> dict[str, str]:
     found = {f"{c}__number": _number_expression(c) for c in roles.numeric}
     months = {c: f"(year({_date_expression(c)}) * 12 + month({_date_expression(c)}) - 1)" for c in roles.date}
@@ -125,19 +192,13 @@ def _numeric_expressions(roles: FeatureRoles) -> dict[str, str]:
 
 
 def _number_expression(column: str) -> str:
-    """Numbers, numeric text (13.56%, 1,000) and durations (36 months, 10+ years, < 1 year)."""
-    text = _text(column)
-    duration = f"try_cast(regexp_extract(lower({text}), '^<? *([0-9.]+) *[+]? *(day|week|month|year)s?$', 1) AS DOUBLE)"
-    return (f"coalesce(try_cast({_quoted(column)} AS DOUBLE), "
-            f"try_cast(regexp_replace({text}, '[,%]', '') AS DOUBLE), "
-            f"CASE WHEN {text} LIKE '<%' THEN greatest({duration} - 1.0, 0.0) ELSE {duration} END)")
+    """Numbers, booleans and plain numeric text."""
+    return f"try_cast({_quoted(column)} AS DOUBLE)"
 
 
 def _date_expression(column: str) -> str:
-    """Dates, timestamps, ISO text and Lending Club's ``Apr-2015``."""
-    text = _text(column)
-    return (f"coalesce(try_to_date(CAST({_quoted(column)} AS STRING)), try_to_date({text}, 'MMM-yyyy'), "
-            f"try_to_date({text}, 'MM/dd/yyyy'))")
+    """Dates, timestamps and ISO date text."""
+    return f"try_to_date(CAST({_quoted(column)} AS STRING))"
 
 
 def _category_expression(column: str) -> str:
@@ -152,6 +213,17 @@ def _text(column: str) -> str:
 
 def _quoted(column: str) -> str:
     return "`" + column.replace("`", "``") + "`"
+
+
+def _typed_literal(value) -> str:
+    """A SQL literal of the label's own type (numbers stay numbers)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return f"CAST({int(value)} AS BIGINT)"
+    if isinstance(value, (float, np.floating)):
+        return f"CAST({float(value)!r} AS DOUBLE)"
+    return _literal(str(value))
 
 
 def _literal(text: str) -> str:

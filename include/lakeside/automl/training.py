@@ -1,4 +1,4 @@
-"""Evaluating one hyperparameter set: K-fold CV on the training rows, then a fit on all of
+"""Evaluating one hyperparameter set: cross-validation on the training rows, then a fit on all of
 them scored on the holdout. scikit-learn families here; Spark ML in :mod:`.spark_ml`."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from lakeside import metrics
 from lakeside.automl.data import SearchData
 from lakeside.automl.families import Family
 from lakeside.automl.features import FeatureRoles, build_preprocessor
@@ -21,33 +22,41 @@ class Evaluation:
     cv: dict[str, float]
     holdout: dict[str, float]
     predictions: np.ndarray
-    """The fitted model's predictions for the holdout rows."""
+    """The fitted model's predictions for the holdout rows (values, or labels)."""
     model: Any
     """The model fitted on all training rows: a scikit-learn or a Spark ML PipelineModel."""
+    probabilities: np.ndarray | None = None
+    """Classification: holdout rows x ``data.classes``."""
 
 
-def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """rmse, mae and r2 (written out the same way in the glass-box notebooks)."""
-    actual, predicted = np.asarray(actual, dtype="float64"), np.asarray(predicted, dtype="float64")
-    error = predicted - actual
-    spread = float(np.sum((actual - actual.mean()) ** 2))
-    return {
-        "rmse": float(np.sqrt(np.mean(error ** 2))),
-        "mae": float(np.mean(np.abs(error))),
-        "r2": float(1.0 - np.sum(error ** 2) / spread) if spread > 0 else float("nan"),
-    }
+def score(data: SearchData, actual: np.ndarray, predicted: np.ndarray | None = None,
+          probabilities: np.ndarray | None = None) -> dict[str, float]:
+    """The task's metrics for a set of rows (see :mod:`lakeside.metrics`)."""
+    return metrics.compute(data.task, actual, predicted=predicted, probabilities=probabilities,
+                           classes=data.classes, positive=data.positive, threshold=data.threshold)
 
 
 def mean_metrics(per_fold: list[dict[str, float]]) -> dict[str, float]:
     return {name: float(np.mean([fold[name] for fold in per_fold])) for name in per_fold[0]}
 
 
-def sklearn_pipeline(roles: FeatureRoles, family: Family, params: dict[str, Any], seed: int) -> Pipeline:
+def sklearn_pipeline(roles: FeatureRoles, family: Family, params: dict[str, Any], seed: int,
+                     task: str = "regression", balance: str = "none") -> Pipeline:
     """Features then estimator: what a trial fits and what its logged model is."""
     return Pipeline([
         ("features", build_preprocessor(roles, scale=family.scale)),
-        ("model", family.estimator(params, seed).build()),
+        ("model", family.estimator(params, seed, task, balance).build()),
     ])
+
+
+def class_probabilities(model, X, classes: list) -> np.ndarray:
+    """``predict_proba`` with its columns in ``classes`` order (0 for a class the fit never saw)."""
+    proba = np.asarray(model.predict_proba(X), dtype="float64")
+    known = list(model.classes_)
+    out = np.zeros((proba.shape[0], len(classes)))
+    for column, label in enumerate(known):
+        out[:, classes.index(label)] = proba[:, column]
+    return out
 
 
 class SklearnTrainer:
@@ -59,13 +68,28 @@ class SklearnTrainer:
 
     def evaluate(self, family: Family, params: dict[str, Any], seed: int) -> Evaluation:
         data = self.data
-        pipeline = sklearn_pipeline(data.roles, family, params, seed)
+        pipeline = sklearn_pipeline(data.roles, family, params, seed, data.task, data.balance)
         X, y = data.X_train, data.y_train
         per_fold = []
         with threadpool_limits(limits=1):
             for fit_rows, check_rows in data.fold_indices():
-                fold_model = clone(pipeline).fit(X.iloc[fit_rows], y[fit_rows])
-                per_fold.append(regression_metrics(y[check_rows], fold_model.predict(X.iloc[check_rows])))
-            model = pipeline.fit(X, y)
-            predictions = np.asarray(model.predict(data.X_holdout), dtype="float64")
-        return Evaluation(mean_metrics(per_fold), regression_metrics(data.y_holdout, predictions), predictions, model)
+                rows = data.fit_rows(fit_rows)
+                fold_model = clone(pipeline).fit(X.iloc[rows], y[rows])
+                per_fold.append(self._score(fold_model, X.iloc[check_rows], y[check_rows]))
+            everything = data.fit_rows(np.arange(len(X)))
+            model = pipeline.fit(X.iloc[everything], y[everything])
+            holdout, predictions, probabilities = self._predict(model, data.X_holdout, data.y_holdout)
+        return Evaluation(mean_metrics(per_fold), holdout, predictions, model, probabilities)
+
+    def _score(self, model, X, y) -> dict[str, float]:
+        return self._predict(model, X, y)[0]
+
+    def _predict(self, model, X, y):
+        data = self.data
+        if data.is_classification:
+            probabilities = class_probabilities(model, X, data.classes)
+            labels = metrics.predicted_labels(probabilities, data.classes, positive=data.positive,
+                                              threshold=data.threshold)
+            return score(data, y, probabilities=probabilities), labels, probabilities
+        predicted = np.asarray(model.predict(X), dtype="float64")
+        return score(data, y, predicted=predicted), predicted, None

@@ -18,12 +18,12 @@ from mlflow import MlflowClient
 from nbclient import NotebookClient
 
 from lakeside import snapshot
-from lakeside.automl import FAMILIES, search
+from lakeside.automl import FAMILIES, families_for, search
 from lakeside.automl.notebook import RESULT_TAG
 from lakeside.datasets import loans
 from lakeside.tables import Lake
 
-SEARCHED = [name for name, family in FAMILIES.items() if family.engine == "sklearn"] + ["spark_random_forest"]
+SEARCHED = [name for name in families_for("regression") if FAMILIES[name].engine == "sklearn"] + ["spark_random_forest"]
 MAX_TRIALS = 2
 LEAKAGE = {"id", "int_rate", "loan_status", "total_pymnt", "_ingest_date"}
 METRICS = ("cv_rmse", "cv_mae", "cv_r2", "holdout_rmse", "holdout_mae", "holdout_r2", "duration_s")
@@ -46,6 +46,7 @@ def pinned(tmp_path_factory):
 @pytest.fixture(scope="module")
 def result(pinned, mlflow_server, spark):
     return search(pinned, "int_rate", time_budget_s=20, families=SEARCHED, experiment=f"automl-{uuid.uuid4().hex[:8]}",
+                  exclude=("loan_status", "total_pymnt"), ordinals={"grade": tuple("ABCDEFG")},
                   seed=0, max_trials_per_family=MAX_TRIALS, spark=spark, cv_folds=3)
 
 
@@ -127,26 +128,10 @@ def test_the_spark_family_trains_and_its_model_scores_raw_rows(result, holdout):
     assert predicted.shape == (20,) and np.sqrt(np.mean((predicted - rows["int_rate"].to_numpy()) ** 2)) < 2.0
 
 
-@pytest.fixture(scope="module")
-def python3_kernel(tmp_path_factory):
-    """The venv's ``python3`` kernel; installed into a private JUPYTER_PATH when missing."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    with pytest.MonkeyPatch.context() as patch:
-        try:
-            KernelSpecManager().get_kernel_spec("python3")
-        except NoSuchKernel:
-            prefix = tmp_path_factory.mktemp("jupyter")
-            subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", "python3"],
-                           check=True, capture_output=True)
-            patch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
-        yield "python3"
-
-
 def test_the_best_family_notebook_reproduces_the_logged_holdout_rmse(result, client, python3_kernel, tmp_path):
     path = client.download_artifacts(result.parent_run_id, result.notebooks[result.best_family], str(tmp_path))
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, kernel_name=python3_kernel, timeout=300,
+    NotebookClient(notebook, kernel_name=python3_kernel, timeout=300, startup_timeout=240,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
 
     cell = next(c for c in notebook.cells if RESULT_TAG in c.metadata.get("tags", []))

@@ -90,7 +90,7 @@ def start_standalone(host: str = "127.0.0.1", port: int | None = None, *, webui_
     work.mkdir(parents=True, exist_ok=True)
     if running := _running_pids(state):
         raise ClusterError(f"a cluster started from {state} is still running ({running}): "
-                           f"stop it first with lakeside.cluster.stop_standalone({str(state)!r})")
+                           f"stop it first with lakeside.local.cluster.stop_standalone({str(state)!r})")
     port = _master_port(host, port)
     webui_port = _require_free(host, webui_port) if webui_port else _free_port(host)
     cluster = StandaloneCluster(host, port, webui_port, state, work)

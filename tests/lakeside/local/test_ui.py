@@ -1,4 +1,4 @@
-from lakeside import ui
+from lakeside.local import ui
 
 
 def test_the_airflow_of_ui_mode_serves_and_executes_on_its_loopback_port(lakeside_home):
@@ -23,9 +23,11 @@ def test_nothing_answering_is_not_a_healthy_airflow():
 
 
 def test_the_printed_lines_name_every_url_and_the_stop_command(lakeside_home):
-    lines = ui.LocalUI("http://127.0.0.1:8080", "http://127.0.0.1:5000", None, "(no champion yet)").lines()
+    endpoints = [(None, "(no champion yet)"), ("http://127.0.0.1:3001", "(iris version 2)")]
+    lines = ui.LocalUI("http://127.0.0.1:8080", "http://127.0.0.1:5000", endpoints).lines()
 
     assert lines[0].startswith("Airflow UI:     http://127.0.0.1:8080")
     assert lines[1] == "MLflow UI:      http://127.0.0.1:5000"
     assert lines[2] == "Bento endpoint: -  (no champion yet)"
-    assert lines[3].endswith("python -m lakeside.ui --stop")
+    assert lines[3] == "Bento endpoint: http://127.0.0.1:3001  (iris version 2)"
+    assert lines[4].endswith("python -m lakeside.local.ui --stop")

@@ -1,15 +1,16 @@
 """Local UI mode on the embedded default: the Airflow UI, the MLflow UI and the champion's
 Bento endpoint, all on loopback, in the background until stopped.
 
-    python -m lakeside.ui           # start (or find running) all three and print their URLs
-    python -m lakeside.ui --stop    # stop all three
+    python -m lakeside.local.ui           # start (or find running) all three and print their URLs
+    python -m lakeside.local.ui --stop    # stop all three
 
 Airflow runs as ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer;
 LocalExecutor on the SQLite metadata of ``make demo``) with the same DAGs, connections and
 ``$LAKESIDE_HOME`` as the demo, so runs triggered in the UI write the same tables and MLflow
 server. Every loopback user is admin (``simple_auth_manager_all_admins``): the servers listen
-on 127.0.0.1 only. The endpoint serves ``champion`` of the loans model when there is one; a
-``weekly_retrain`` run triggered in the UI deploys (or switches) it after a promotion.
+on 127.0.0.1 only. Each declared use case's
+model gets its own endpoint serving its ``champion`` when there is one; a retrain run
+triggered in the UI deploys (or switches) it after a promotion.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from pathlib import Path
 
 from lakeside import processes
 from lakeside.config import settings
-from lakeside.demo import airflow, demo_environment
+from lakeside import usecases
+from lakeside.local.demo import airflow, demo_environment
+from lakeside.usecases import UseCase
 
 DEFAULT_AIRFLOW_PORT = 8080
 AIRFLOW_START_S = 300.0
@@ -32,15 +35,15 @@ AIRFLOW_START_S = 300.0
 class LocalUI:
     airflow: str
     mlflow: str
-    endpoint: str | None
-    endpoint_note: str
+    endpoints: list[tuple[str | None, str]]
+    """(URL or None, note) per declared use case's model."""
 
     def lines(self) -> list[str]:
         return [
             f"Airflow UI:     {self.airflow}  (log {airflow_dir() / 'standalone.log'})",
             f"MLflow UI:      {self.mlflow}",
-            f"Bento endpoint: {self.endpoint or '-'}  {self.endpoint_note}",
-            "Stop them with: .venv/bin/python -m lakeside.ui --stop",
+            *[f"Bento endpoint: {url or '-'}  {note}" for url, note in self.endpoints],
+            "Stop them with: .venv/bin/python -m lakeside.local.ui --stop",
         ]
 
 
@@ -102,8 +105,8 @@ def start_airflow(tracking_uri: str, timeout: float = AIRFLOW_START_S) -> str:
     return url
 
 
-def start_endpoint(tracking_uri: str) -> tuple[str | None, str]:
-    """Serve the loans champion, or say why there is nothing to serve yet."""
+def start_endpoint(use_case: UseCase, tracking_uri: str) -> tuple[str | None, str]:
+    """Serve a use case's champion, or say why there is nothing to serve yet."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -112,11 +115,12 @@ def start_endpoint(tracking_uri: str) -> tuple[str | None, str]:
     from lakeside.serving.deploy import deploy
 
     mlflow.set_tracking_uri(tracking_uri)
-    name = model_name()
+    name = model_name(use_case)
     try:
         MlflowClient(tracking_uri).get_model_version_by_alias(name, "champion")
     except MlflowException:
-        return None, f"(no champion of {name} yet: run `make demo`, or trigger weekly_retrain in the Airflow UI)"
+        return None, (f"(no champion of {name} yet: run `make demo`, or trigger {use_case.retrain_dag_id} "
+                      "in the Airflow UI)")
     deployment = deploy(name, "champion", target="local")
     return deployment.endpoint, f"({name} version {deployment.version}, docs {deployment.endpoint}/docs)"
 
@@ -126,8 +130,8 @@ def start() -> LocalUI:
 
     tracking_uri = tracking.ensure_server()
     airflow_url = start_airflow(tracking_uri)
-    endpoint, note = start_endpoint(tracking_uri)
-    return LocalUI(airflow_url, tracking_uri, endpoint, note)
+    endpoints = [start_endpoint(case, tracking_uri) for case in usecases.all_use_cases()]
+    return LocalUI(airflow_url, tracking_uri, endpoints)
 
 
 def stop() -> None:
@@ -140,7 +144,7 @@ def stop() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakeside.ui", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lakeside.local.ui", description=__doc__.splitlines()[0])
     parser.add_argument("--stop", action="store_true", help="stop the Airflow, MLflow and Bento servers")
     args = parser.parse_args(argv)
     if args.stop:

@@ -1,8 +1,9 @@
 """The model search: Optuna (seeded TPE) over every family, each trial a nested MLflow run.
 
-A trial is scored by K-fold cross-validation on the training rows; the best trial overall is
-the one with the lowest ``cv_rmse`` (the holdout is reported, never used to choose, so the
-promotion gate can still trust it). Each family's best trial gets its model, plots and a
+A trial is scored by cross-validation on the training rows; the best trial overall is the one
+with the best cross-validated value of the search's metric (``cv_rmse`` lowest for regression
+by default, ``cv_pr_auc`` highest for binary, ``cv_f1`` for multiclass; the holdout is
+reported, never used to choose, so the promotion gate can still trust it). Each family's best trial gets its model, plots and a
 glass-box notebook once the family is done.
 
 The time budget is shared out as the search goes: a family may use the time left divided by
@@ -33,18 +34,19 @@ import pandas as pd
 from mlflow.data.delta_dataset_source import DeltaDatasetSource
 from mlflow.models import infer_signature
 
-from lakeside import tracking
+from lakeside import metrics, tracking
 from lakeside.automl import plots
 from lakeside.automl.data import SearchData, prepare
 from lakeside.automl.families import Family, resolve
 from lakeside.automl.notebook import glass_box
-from lakeside.automl.training import Evaluation, SklearnTrainer, regression_metrics
+from lakeside.automl.training import Evaluation, SklearnTrainer, score
 from lakeside.snapshot import Snapshot
 
 log = logging.getLogger("lakeside.automl")
 
 MODEL_NAME = "model"
 IMPORTANCE_ROWS = 2_000
+DEFAULT_METRIC = {"regression": "rmse", "binary": "pr_auc", "multiclass": "f1"}
 
 
 @dataclass
@@ -56,13 +58,15 @@ class SearchResult:
     """``runs:/<run_id>/model``: a pyfunc taking the raw feature columns."""
     best_holdout: dict[str, float]
     leaderboard: pd.DataFrame
-    """One row per completed trial, best (lowest cv_rmse) first."""
+    """One row per completed trial, best (by the search's cv metric) first."""
     notebooks: dict[str, str]
     """family -> artifact path of its glass-box notebook on the parent run."""
     feature_columns: list[str]
     experiment_id: str = ""
     skipped: dict[str, str] = field(default_factory=dict)
     """family -> why it did not run (e.g. a Spark family without a SparkSession)."""
+    metric: str = "rmse"
+    task: str = "regression"
 
 
 @dataclass
@@ -77,21 +81,30 @@ class Trial:
     model_uri: str = ""
 
 
-def search(snapshot: Snapshot, target: str = "int_rate", *, time_budget_s: float = 300.0,
-           families: list[str] | tuple[str, ...] | None = None, experiment: str = "loans_int_rate",
-           exclude: tuple[str, ...] | list[str] = ("loan_status", "total_pymnt"), seed: int = 0,
+def search(snapshot: Snapshot, target: str, *, experiment: str, task: str = "regression", metric: str | None = None,
+           time_budget_s: float = 300.0, families: list[str] | tuple[str, ...] | None = None,
+           exclude: tuple[str, ...] | list[str] = (), ordinals: dict[str, tuple[str, ...]] | None = None,
+           positive=None, threshold: float = 0.5, balance: str = "none", seed: int = 0,
            max_trials_per_family: int | None = None, spark=None, cv_folds: int = 5) -> SearchResult:
-    """Search the model families on ``snapshot`` for ``target``; everything lands in MLflow.
+    """Search the model families that take ``task`` on ``snapshot`` for ``target``; everything
+    lands in MLflow (experiment ``experiment``).
 
     Features are every column but the target, the snapshot's key, ``exclude`` (columns known
-    only after the outcome) and ingest metadata (``_*``). Spark families need ``spark``;
-    without it they are skipped (logged, and tagged on the parent run). Logs to MLflow's
-    current tracking URI. Raises ValueError for unusable data (see :func:`.data.prepare`).
+    only after the outcome) and ingest metadata (``_*``); ``ordinals`` names categorical columns
+    with a known order. Classification can balance classes (``balance``: ``class_weight`` or
+    ``undersample``). Spark families need ``spark``; without it they are skipped (logged, and
+    tagged on the parent run). Logs to MLflow's current tracking URI. Raises ValueError for
+    unusable data (see :func:`.data.prepare`).
     """
     if time_budget_s <= 0 or (max_trials_per_family is not None and max_trials_per_family < 1) or cv_folds < 2:
         raise ValueError("time_budget_s must be > 0, max_trials_per_family >= 1 (or None) and cv_folds >= 2")
-    chosen = resolve(families)
-    data = prepare(snapshot, target, exclude, cv_folds, seed)
+    metric = metric or DEFAULT_METRIC.get(task)
+    if task not in DEFAULT_METRIC or metric not in metrics.TASK_METRICS[task]:
+        raise ValueError(f"the search takes regression, binary or multiclass tasks with one of their metrics; "
+                         f"got task {task!r}, metric {metric!r}")
+    chosen = resolve(families, task)
+    data = prepare(snapshot, target, exclude, cv_folds, seed, task=task, ordinals=ordinals, positive=positive,
+                   threshold=threshold, balance=balance)
     skipped = {f.name: "no SparkSession given" for f in chosen if f.engine == "spark" and spark is None}
     runnable = [f for f in chosen if f.name not in skipped]
     for name, reason in skipped.items():
@@ -101,7 +114,7 @@ def search(snapshot: Snapshot, target: str = "int_rate", *, time_budget_s: float
     experiment_id = tracking.experiment_id(experiment)
     with _quiet_optuna(), mlflow.start_run(experiment_id=experiment_id, run_name=f"search-{target}",
                                            nested=mlflow.active_run() is not None) as parent:
-        search_run = _SearchRun(data, experiment_id, parent.info.run_id, spark, seed, skipped)
+        search_run = _SearchRun(data, experiment_id, parent.info.run_id, spark, seed, skipped, metric)
         search_run.start(runnable, time_budget_s, max_trials_per_family)
         trials = search_run.run(runnable, time_budget_s, max_trials_per_family)
         return search_run.finish(trials)
@@ -111,8 +124,10 @@ class _SearchRun:
     """One search's state: its data, trainers, lineage and the parent run it logs to."""
 
     def __init__(self, data: SearchData, experiment_id: str, parent_run_id: str, spark, seed: int,
-                 skipped: dict[str, str]) -> None:
+                 skipped: dict[str, str], metric: str) -> None:
         self.data = data
+        self.metric = metric
+        self.lower_is_better = metrics.lower_is_better(metric)
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.spark = spark
@@ -128,15 +143,15 @@ class _SearchRun:
         self.lineage.log()
         mlflow.set_tag("automl.role", "search")
         mlflow.log_params({
-            "target": data.target, "families": ",".join(f.name for f in families), "time_budget_s": budget_s,
-            "max_trials_per_family": max_trials, "seed": self.seed, "cv_folds": int(data.folds.max()) + 1,
+            "target": data.target, "task": data.task, "metric": self.metric, "balance": data.balance,
+            "families": ",".join(f.name for f in families), "time_budget_s": budget_s,
+            "max_trials_per_family": max_trials, "seed": self.seed, "cv_folds": len(data.folds),
             "n_train": len(data.train), "n_holdout": len(data.holdout),
             "feature_columns": ",".join(data.feature_columns),
         })
-        baseline = np.full(len(data.holdout), data.y_train.mean())
-        mlflow.log_metric("baseline_holdout_rmse", regression_metrics(data.y_holdout, baseline)["rmse"])
-        self.client.log_dict(self.parent_run_id, {"feature_columns": data.feature_columns,
-                                                  "roles": repr(data.roles)}, "features.json")
+        mlflow.log_metrics({f"baseline_holdout_{name}": value for name, value in _baseline(data).items()})
+        self.client.log_dict(self.parent_run_id, {"feature_columns": data.feature_columns, "roles": repr(data.roles),
+                                                  "classes": _json_labels(data.classes)}, "features.json")
 
     def run(self, families: list[Family], budget_s: float, max_trials: int | None) -> list[Trial]:
         started = time.monotonic()
@@ -157,20 +172,27 @@ class _SearchRun:
             mlflow.set_tag("skipped_families", json.dumps(self.skipped))
         if not trials:
             raise RuntimeError("no trial of the search completed: see the FAILED runs and the log")
-        board = leaderboard(trials)
-        best = min(trials, key=lambda t: t.cv["rmse"])
+        board = leaderboard(trials, self.metric)
+        best = min(trials, key=self._loss)
         self._log_leaderboard(board)
         mlflow.set_tags({"best_run_id": best.run_id, "best_family": best.family})
-        mlflow.log_metrics({"n_trials": len(trials), "best_cv_rmse": best.cv["rmse"],
+        mlflow.log_metrics({"n_trials": len(trials), f"best_cv_{self.metric}": best.cv[self.metric],
                             **{f"best_holdout_{name}": value for name, value in best.holdout.items()}})
-        log.info("best: %s (run %s) cv_rmse=%.4f holdout_rmse=%.4f over %d trials",
-                 best.family, best.run_id, best.cv["rmse"], best.holdout["rmse"], len(trials))
+        log.info("best: %s (run %s) cv_%s=%.4f holdout_%s=%.4f over %d trials", best.family, best.run_id,
+                 self.metric, best.cv[self.metric], self.metric, best.holdout[self.metric], len(trials))
         return SearchResult(
             parent_run_id=self.parent_run_id, best_run_id=best.run_id, best_family=best.family,
             best_model_uri=best.model_uri, best_holdout=dict(best.holdout), leaderboard=board,
             notebooks=dict(self.notebooks), feature_columns=list(self.data.feature_columns),
-            experiment_id=self.experiment_id, skipped=dict(self.skipped),
+            experiment_id=self.experiment_id, skipped=dict(self.skipped), metric=self.metric, task=self.data.task,
         )
+
+    def _loss(self, trial: Trial) -> float:
+        """What Optuna minimises and the leaderboard sorts by: the cv metric, negated when higher is better."""
+        value = trial.cv[self.metric]
+        if not np.isfinite(value):
+            return np.inf
+        return value if self.lower_is_better else -value
 
     def _search_family(self, family: Family, budget_s: float, max_trials: int | None,
                        started: float, total_s: float) -> list[Trial]:
@@ -187,12 +209,12 @@ class _SearchRun:
             params = family.suggest(optuna_trial)
             trial, evaluation = self._trial(family, optuna_trial.number, params, trainer)
             trials.append(trial)
-            log.info("%s trial %d: cv_rmse=%.4f holdout_rmse=%.4f (%.1fs; %.0fs of %.0fs used)",
-                     family.name, trial.number, trial.cv["rmse"], trial.holdout["rmse"], trial.duration_s,
-                     time.monotonic() - started, total_s)
-            if not best or trial.cv["rmse"] < best["trial"].cv["rmse"]:
+            log.info("%s trial %d: cv_%s=%.4f holdout_%s=%.4f (%.1fs; %.0fs of %.0fs used)",
+                     family.name, trial.number, self.metric, trial.cv[self.metric], self.metric,
+                     trial.holdout[self.metric], trial.duration_s, time.monotonic() - started, total_s)
+            if not best or self._loss(trial) < self._loss(best["trial"]):
                 best.update(trial=trial, evaluation=evaluation)
-            return trial.cv["rmse"]
+            return self._loss(trial)
 
         study = optuna.create_study(direction="minimize", study_name=family.name,
                                     sampler=optuna.samplers.TPESampler(seed=self.seed))
@@ -240,7 +262,8 @@ class _SearchRun:
             with tempfile.TemporaryDirectory(prefix="automl-") as scratch:
                 self._log_plots(family, evaluation, trainer, Path(scratch))
         trial.model_uri = f"runs:/{trial.run_id}/{MODEL_NAME}"
-        notebook = glass_box(family, trial.params, self.seed, self.data, run_id=trial.run_id, holdout=trial.holdout)
+        notebook = glass_box(family, trial.params, self.seed, self.data, run_id=trial.run_id, holdout=trial.holdout,
+                             metric=self.metric)
         path = f"notebooks/{family.name}.ipynb"
         self.client.log_text(self.parent_run_id, nbformat.writes(notebook), path)
         self.notebooks[family.name] = path
@@ -248,14 +271,23 @@ class _SearchRun:
     def _log_plots(self, family: Family, evaluation: Evaluation, trainer, scratch: Path) -> None:
         data = self.data
         actual, predicted = data.y_holdout, evaluation.predictions
-        title = f"{family.name}: holdout, RMSE {evaluation.holdout['rmse']:.3f}"
-        plots.residuals(actual, predicted, title, scratch / "residuals.png")
-        plots.predicted_vs_actual(actual, predicted, title, scratch / "predicted_vs_actual.png")
+        title = f"{family.name}: holdout, {self.metric} {evaluation.holdout[self.metric]:.3f}"
+        if data.is_classification:
+            matrix = metrics.confusion(actual, predicted, data.classes)
+            plots.confusion_matrix(matrix, title, scratch / "confusion_matrix.png")
+            mlflow.log_text(matrix.to_csv(), "confusion_matrix.csv")
+            if data.task == "binary":
+                positive = data.positive if data.positive is not None else data.classes[-1]
+                scores = evaluation.probabilities[:, data.classes.index(positive)]
+                plots.roc_and_pr_curves(actual, scores, positive, title, scratch / "roc_pr_curves.png")
+        else:
+            plots.residuals(actual, predicted, title, scratch / "residuals.png")
+            plots.predicted_vs_actual(actual, predicted, title, scratch / "predicted_vs_actual.png")
         if family.engine == "spark":
             importances, what = trainer.importances(evaluation.model), "Spark feature importance"
         else:
             importances, what = _permutation_importance(evaluation.model, data, self.seed), \
-                "permutation importance (holdout RMSE increase)"
+                "permutation importance (holdout score loss)"
         plots.feature_importance(importances, f"{family.name}: {what}", scratch / "feature_importance.png")
         mlflow.log_artifacts(str(scratch), "plots")
         rows = data.holdout[list(data.snapshot.key)].assign(actual=actual, predicted=predicted)
@@ -263,20 +295,23 @@ class _SearchRun:
 
     def _log_leaderboard(self, board: pd.DataFrame) -> None:
         self.client.log_text(self.parent_run_id, board.to_csv(index=False), "leaderboard.csv")
-        title = f"{self.data.snapshot.table} v{self.data.snapshot.version}: predicting {self.data.target}"
+        title = (f"{self.data.snapshot.table} v{self.data.snapshot.version}: predicting {self.data.target} "
+                 f"({self.data.task}, by cv_{self.metric})")
         html = board.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
         self.client.log_text(self.parent_run_id, f"<html><body><h2>{title}</h2>\n{html}\n</body></html>",
                              "leaderboard.html")
 
 
-def leaderboard(trials: list[Trial]) -> pd.DataFrame:
-    """One row per trial, sorted by ``cv_rmse`` (best first), with a ``rank`` column."""
+def leaderboard(trials: list[Trial], metric: str = "rmse") -> pd.DataFrame:
+    """One row per trial, best ``cv_<metric>`` first, with a ``rank`` column."""
     rows = [{
         "family": t.family, "trial": t.number, "run_id": t.run_id, "params": json.dumps(t.params, sort_keys=True),
         **{f"cv_{k}": v for k, v in t.cv.items()}, **{f"holdout_{k}": v for k, v in t.holdout.items()},
         "duration_s": t.duration_s, "model_uri": t.model_uri,
     } for t in trials]
-    board = pd.DataFrame(rows).sort_values(["cv_rmse", "duration_s"], kind="mergesort").reset_index(drop=True)
+    board = pd.DataFrame(rows)
+    board = board.sort_values([f"cv_{metric}", "duration_s"], ascending=[metrics.lower_is_better(metric), True],
+                              kind="mergesort", na_position="last").reset_index(drop=True)
     board.insert(0, "rank", np.arange(1, len(board) + 1))
     return board
 
@@ -326,20 +361,36 @@ def _log_model(family: Family, model, data: SearchData) -> None:
     out of Delta as float when it holds a null, and must still be accepted.
     """
     example = _widen_integers(data.X_train.head(5))
-    signature = infer_signature(_widen_integers(data.X_train), np.zeros(1, dtype="float64"))
+    output = np.asarray(data.classes[:1]) if data.is_classification else np.zeros(1, dtype="float64")
+    signature = infer_signature(_widen_integers(data.X_train), output)
+    metadata = {"lakeside.task": data.task, "lakeside.target": data.target,
+                "lakeside.classes": _json_labels(data.classes)}
     if family.engine == "spark":
         import mlflow.spark as mlflow_spark
 
         with _jvm_logger_off("org.apache.spark.ml.util.Instrumentation"):
             mlflow_spark.log_model(model, artifact_path=MODEL_NAME, signature=signature, input_example=example,
-                                   pip_requirements=_requirements("pyspark", "pandas", "numpy"))
+                                   metadata=metadata, pip_requirements=_requirements("pyspark", "pandas", "numpy"))
         return
     extra = ("lightgbm",) if family.name == "lightgbm" else ()
     with _pickled_by_value():
         mlflow.sklearn.log_model(model, name=MODEL_NAME, serialization_format="cloudpickle", signature=signature,
-                                 input_example=example,
+                                 input_example=example, metadata=metadata,
                                  pip_requirements=_requirements("scikit-learn", "cloudpickle", "pandas", "numpy",
                                                                 *extra))
+
+
+def _json_labels(classes: list) -> list:
+    return [value.item() if hasattr(value, "item") else value for value in classes]
+
+
+def _baseline(data: SearchData) -> dict[str, float]:
+    """The holdout metrics of a model that learned nothing but the training rows' mean or class shares."""
+    if data.is_classification:
+        shares = pd.Series(data.y_train).value_counts(normalize=True).reindex(data.classes, fill_value=0.0)
+        probabilities = np.tile(shares.to_numpy(), (len(data.holdout), 1))
+        return score(data, data.y_holdout, probabilities=probabilities)
+    return score(data, data.y_holdout, predicted=np.full(len(data.holdout), data.y_train.mean()))
 
 
 @contextlib.contextmanager
@@ -389,15 +440,16 @@ def _widen_integers(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _permutation_importance(model, data: SearchData, seed: int) -> pd.Series:
-    """How much the holdout RMSE grows when one raw column is shuffled (on at most
+    """How much the holdout RMSE (log loss for classifiers) grows when one raw column is shuffled (on at most
     ``IMPORTANCE_ROWS`` holdout rows: the cost is a prediction per column and repeat)."""
     from sklearn.inspection import permutation_importance
     from threadpoolctl import threadpool_limits
 
     rows = np.random.default_rng(seed).permutation(len(data.holdout))[:IMPORTANCE_ROWS]
+    scoring = "neg_log_loss" if data.is_classification else "neg_root_mean_squared_error"
     with threadpool_limits(limits=1):
         found = permutation_importance(model, data.X_holdout.iloc[rows], data.y_holdout[rows], n_repeats=3,
-                                       random_state=seed, scoring="neg_root_mean_squared_error", n_jobs=1)
+                                       random_state=seed, scoring=scoring, n_jobs=1)
     return pd.Series(found.importances_mean, index=data.feature_columns)
 
 

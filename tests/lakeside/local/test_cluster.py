@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from lakeside.cluster import ClusterError, start_standalone
+from lakeside.local.cluster import ClusterError, start_standalone
 
 
 @pytest.fixture()

@@ -1,1 +1,0 @@
-"""Small reference models that exercise the platform end to end (e.g. :mod:`.iris`)."""

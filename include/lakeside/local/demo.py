@@ -1,0 +1,206 @@
+"""The main command's work on the embedded default: every declared use case that has a demo
+section runs through Airflow: the daily ingest of its sources for the demo dates, then its
+retrain DAG (MLflow server started or reused on loopback). Then where the results are: tables
+read back with delta-rs and Spark, the MLflow URL, and per use case its champion, holdout
+metrics and endpoint answering on loopback (BentoML), with a curl line to call it.
+
+    python -m lakeside.local.demo [--use-cases loans,iris] [--search-budget 60]
+
+Airflow is driven through its CLI (``airflow db migrate``, ``airflow dags test``), so this
+module imports neither Airflow nor Spark until it reads the tables at the end. Every step
+prints its duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from lakeside import usecases
+from lakeside.config import settings
+from lakeside.usecases import UseCase
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def demo_environment() -> dict[str, str]:
+    """Airflow on SQLite under $LAKESIDE_HOME, local Spark, the embedded table backend, demo data
+    generated when missing."""
+    config = settings()
+    venv_bin = str(Path(sys.executable).parent)
+    env = dict(os.environ)
+    env.update({
+        "LAKESIDE_HOME": str(config.home),
+        "AIRFLOW_HOME": env.get("AIRFLOW_HOME", str(config.airflow_home)),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "BENTOML_HOME": env.get("BENTOML_HOME", str(config.home / "bentoml")),
+        "LAKESIDE_TABLE_BACKEND": env.get("LAKESIDE_TABLE_BACKEND", "embedded"),
+        "LAKESIDE_GENERATE_MISSING_LANDING": env.get("LAKESIDE_GENERATE_MISSING_LANDING", "true"),
+        "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
+        "PATH": os.pathsep.join([venv_bin, env.get("PATH", os.defpath)]),
+    })
+    env.setdefault("AIRFLOW_CONN_SPARK_DEFAULT", '{"conn_type": "spark", "host": "local[*]"}')
+    return env
+
+
+def airflow(env: dict[str, str], *args: str, log: Path) -> None:
+    """Run an Airflow CLI command, its output to ``log``; fail with the log's tail."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as handle:
+        done = subprocess.run(["airflow", *args], env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        tail = "".join(log.read_text().splitlines(keepends=True)[-40:])
+        raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {done.returncode}); log {log}:\n{tail}")
+
+
+@contextmanager
+def step(what: str):
+    """Print ``what``, then how long it took."""
+    print(f"{what} ...", flush=True)
+    started = time.monotonic()
+    yield
+    print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
+
+
+def demo_use_cases(names: list[str] | None = None) -> list[UseCase]:
+    """The declared use cases that have a demo section (or those named)."""
+    chosen = [usecases.get(name) for name in names] if names else usecases.all_use_cases()
+    return [case for case in chosen if case.demo is not None]
+
+
+def run(cases: list[UseCase], search_budget_s: int | None) -> str:
+    """Ingest the demo dates of every source the use cases read, then retrain each; the MLflow URL."""
+    from lakeside import tracking
+
+    env = demo_environment()
+    logs = settings().home / "logs"
+    print(f"Airflow metadata: SQLite under {env['AIRFLOW_HOME']}", flush=True)
+    with step("airflow db migrate"):
+        airflow(env, "db", "migrate", log=logs / "airflow-db-migrate.log")
+    dates = sorted({day for case in cases if case.sources for day in case.demo.dates})
+    for day in dates:
+        with step(f"daily_ingest {day}"):
+            airflow(env, "dags", "test", "daily_ingest", day, log=logs / f"daily_ingest-{day}.log")
+    uri = tracking.ensure_server()
+    env["MLFLOW_TRACKING_URI"] = uri
+    for case in cases:
+        budget = search_budget_s or case.demo.search_budget_s
+        day = max(case.demo.dates) if case.demo.dates else (dates[-1] if dates else "2024-01-01")
+        conf = json.dumps({"time_budget_s": budget} if case.uses_search else {})
+        with step(f"{case.retrain_dag_id} {day} (search budget {budget}s, MLflow {uri})"):
+            airflow(env, "dags", "test", case.retrain_dag_id, day, "-c", conf,
+                    log=logs / f"{case.retrain_dag_id}-{day}.log")
+    return uri
+
+
+def champion_summary(case: UseCase, uri: str) -> str:
+    """The champion's version, what it is and its holdout metrics, from the registry."""
+    from mlflow import MlflowClient
+
+    from lakeside.metrics import TASK_METRICS
+    from lakeside.retrain import model_name
+
+    client = MlflowClient(uri)
+    name = model_name(case)
+    try:
+        champion = client.get_model_version_by_alias(name, "champion")
+    except Exception:  # noqa: BLE001 - the registry answers "not found" in several ways
+        return f"No champion for {name} yet: see the gate's decision in {uri}"
+    tags = champion.tags
+    shown = TASK_METRICS.get(case.task, ())
+    metrics = ", ".join(f"{m} {float(tags[f'gate.{m}']):.4f}" for m in shown if f"gate.{m}" in tags)
+    return (
+        f"Champion: {name} version {champion.version} ({tags.get('family', '?')}), trained on "
+        f"{tags.get('snapshot_table', '?')} version {tags.get('snapshot_version', '?')}\n"
+        f"  holdout: {metrics}\n"
+        f"  gate: {tags.get('gate.reason', '?')}\n"
+        f"  model: models:/{name}@champion  (run {champion.run_id})"
+    )
+
+
+def serve_champion(case: UseCase, uri: str) -> str:
+    """Make sure the champion answers on loopback (the retrain deploys after a promotion; this
+    also brings the server back after a reboot); the endpoint, a curl line and its answer."""
+    import mlflow
+
+    from lakeside.retrain import model_name
+    from lakeside.serving.deploy import curl_line, deploy, example_request, post
+
+    mlflow.set_tracking_uri(uri)
+    deployment = deploy(model_name(case))
+    body = example_request(deployment.model, deployment.version)
+    return (
+        f"Serving {deployment.model} version {deployment.version} (Bento {deployment.bento}, {deployment.action}) "
+        f"at {deployment.endpoint}  docs: {deployment.endpoint}/docs  model: {deployment.endpoint}/model\n"
+        f"  {curl_line(deployment.endpoint, body)}\n"
+        f"  answer: {json.dumps(post(deployment.endpoint, body))}"
+    )
+
+
+def tables_summary(cases: list[UseCase]) -> str:
+    """Row counts read by delta-rs and by Spark, and the most frequent quarantine reasons."""
+    from lakeside.spark import get_spark
+    from lakeside.tables import Lake
+
+    config = settings()
+    embedded = Lake(config.lake_root, backend="embedded")
+    spark = get_spark("lakeside-demo-summary", master="local[1]")
+    through_spark = Lake(config.lake_root, backend="embedded", spark=spark)
+    names = [f"{layer}.{source}" for case in cases for source in case.sources
+             for layer in ("bronze", "silver", "quarantine")]
+    names += [name for case in cases for name in case.reference_tables]
+    lines = [f"Tables under {config.lake_root}:"]
+    for name in dict.fromkeys(names):
+        table = embedded.table(name)
+        if not table.exists():
+            continue
+        rows_rs = table.to_arrow().num_rows
+        rows_spark = through_spark.table(name).read().count()
+        lines.append(f"  {name:<18} version {table.version():>3}  rows: delta-rs {rows_rs:>6}, Spark {rows_spark:>6}  "
+                     f"{table.uri}")
+    for source in dict.fromkeys(s for case in cases for s in case.sources):
+        quarantine = through_spark.table(f"quarantine.{source}")
+        if quarantine.exists():
+            lines.append(f"Most frequent quarantine reasons ({source}):")
+            reasons = quarantine.read().groupBy("_reason").count().orderBy("count", ascending=False).limit(5)
+            lines += [f"  {row['count']:>4}  {row['_reason']}" for row in reasons.collect()]
+    lines.append(f"Airflow logs: {config.home / 'logs'} and {config.airflow_home / 'logs'}")
+    spark.stop()
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lakeside.local.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--use-cases", default=os.environ.get("LAKESIDE_DEMO_USE_CASES", ""),
+                        help="comma-separated use cases (default: every one with a demo section)")
+    budget = os.environ.get("LAKESIDE_DEMO_SEARCH_BUDGET")
+    parser.add_argument("--search-budget", type=int, default=int(budget) if budget else None,
+                        help="seconds per model search (default: each use case's demo budget)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    cases = demo_use_cases([n.strip() for n in args.use_cases.split(",") if n.strip()])
+    uri = run(cases, args.search_budget)
+    print(tables_summary(cases))
+    print(f"MLflow: {uri}")
+    for case in cases:
+        print(f"\n== {case.name}: {case.description}")
+        print(champion_summary(case, uri))
+        with step(f"serving {case.name}"):
+            print(serve_champion(case, uri))
+        if case.demo.summary:
+            print(usecases.resolve_function(case.demo.summary)(case))
+    print("\nStop the prediction servers with: .venv/bin/python -m lakeside.serving.deploy --stop")
+    print(f"Demo finished in {time.monotonic() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
