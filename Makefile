@@ -8,7 +8,7 @@ export LAKESIDE_HOME ?= $(CURDIR)/.lakeside
 export PYSPARK_PYTHON := $(BIN)/python
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo ui ui-stop test clean
+.PHONY: setup demo ui ui-stop test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -28,7 +28,10 @@ ui-stop: setup
 	$(BIN)/python -m lakeside.local.ui --stop
 
 test: setup
-	$(BIN)/pytest --durations=15
+	$(BIN)/pytest --durations=25
+
+test-fast: setup
+	$(BIN)/pytest -m "not slow and not postgres" --durations=15
 
 clean:
 	rm -rf $(LAKESIDE_HOME)

@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=_int_list, default=[10_000, 100_000],
                         help="comma-separated row counts (default 10000,100000)")
     parser.add_argument("--families", type=lambda text: [f for f in text.split(",") if f], default=None,
-                        help="comma-separated families (default: all of lakeside.automl.FAMILIES)")
+                        help="comma-separated families (default: every regression family, lakeside.automl.families_for('regression'))")
     parser.add_argument("--budget-per-family", type=float, default=30.0,
                         help="search time budget of each family, seconds (default 30)")
     parser.add_argument("--overrun-limit", type=float, default=120.0,
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
     from lakeside import tracking
-    from lakeside.automl import FAMILIES
+    from lakeside.automl import FAMILIES, families_for
 
-    families = args.families or list(FAMILIES)
+    families = args.families or families_for("regression")
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         raise SystemExit(f"unknown families {unknown}: choose from {', '.join(FAMILIES)}")
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             for family in families:
                 runs[(rows, family)] = run_child(rows, family, datasets[rows], args, workdir, uri)
         tracking.stop_server(mlflow_home)
-        result_checks = checks(families, datasets, runs)
+        result_checks = checks(families, datasets, runs, args.budget_per_family)
         print_and_save(args, families, datasets, runs, result_checks, server_start)
         return 0 if all(ok for _, ok, _ in result_checks) else 1
     finally:
@@ -233,9 +233,11 @@ def run_family(spec: dict) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("lakeside").setLevel(logging.INFO)
     import mlflow
+    from lakeside import usecases
     from lakeside.automl import FAMILIES, search
-    from lakeside.retrain import LEAKAGE
     from lakeside.snapshot import Snapshot
+
+    loans = usecases.get("loans")
 
     mlflow.set_tracking_uri(spec["tracking_uri"])
     family = FAMILIES[spec["family"]]
@@ -249,8 +251,8 @@ def run_family(spec: dict) -> int:
     Path(spec["started_file"]).write_text(repr(time.time()))
     with timed(f"search {family.name} on {spec['rows']:,} rows", watch) as measure:
         found = search(Snapshot.from_dict(spec["snapshot"]), TARGET, time_budget_s=spec["budget_s"],
-                       families=[family.name], experiment=spec["experiment"], exclude=LEAKAGE[TARGET],
-                       seed=spec["seed"], spark=spark, cv_folds=spec["cv_folds"])
+                       families=[family.name], experiment=spec["experiment"], exclude=loans.exclude,
+                       ordinals=dict(loans.ordinals), seed=spec["seed"], spark=spark, cv_folds=spec["cv_folds"])
     board = found.leaderboard
     best = board.iloc[0]
     Path(spec["result_file"]).write_text(json.dumps({
@@ -373,7 +375,7 @@ def peak_mb(run: dict) -> float | None:
     return run.get("peak_rss_mb_tree")
 
 
-def checks(families: list[str], datasets: dict, runs: dict) -> list[tuple[str, bool, str]]:
+def checks(families: list[str], datasets: dict, runs: dict, args_budget: float) -> list[tuple[str, bool, str]]:
     out = []
     for rows, dataset in datasets.items():
         out.append((f"{rows:,}: train + holdout == rows", dataset["n_train"] + dataset["n_holdout"] == rows,
@@ -389,6 +391,10 @@ def checks(families: list[str], datasets: dict, runs: dict) -> list[tuple[str, b
         failed_trials = {r["family"]: r["trials_failed"] for r in mine if r["trials_failed"]}
         out.append((f"{rows:,}: no trial failed", not failed_trials,
                     ", ".join(f"{f} {n}" for f, n in failed_trials.items()) or "-"))
+        over = {r["family"]: r["search_s"] / args_budget for r in mine
+                if r.get("search_s") is not None and r["search_s"] > 1.1 * args_budget}
+        out.append((f"{rows:,}: every family within 110% of its budget (search() wall time)", not over,
+                    ", ".join(f"{f} {v:.0%}" for f, v in over.items()) or "-"))
         stopped = [r["family"] for r in mine if r["killed"]]
         if stopped:
             log(f"{rows:,} rows: stopped at the limit: {', '.join(stopped)}")
@@ -406,9 +412,11 @@ def print_and_save(args, families: list[str], datasets: dict, runs: dict, result
     for rows, dataset in datasets.items():
         baseline = dataset["baseline"]["grade_mean_rmse"]
         report.table(
-            ["family", "status", "trials", "search s", "setup s", "trials/min", "trial s (median)", "fit s (median)",
+            ["family", "status", "trials", "search s", "budget used", "setup s", "trials/min", "trial s (median)",
+             "fit s (median)",
              "best CV RMSE", "best holdout RMSE", "/ baseline", "CPU s", "peak RSS MiB", "load"],
-            [[family, r["status"], r["trials_finished"], r.get("search_s"), r.get("setup_s"),
+            [[family, r["status"], r["trials_finished"], r.get("search_s"),
+              None if r.get("search_s") is None else f"{r['search_s'] / args.budget_per_family:.0%}", r.get("setup_s"),
               _marked(rate(r), r), r["median_trial_s"],
               r["median_fit_s"], best_cv(r), best_holdout(r), _ratio(best_holdout(r), baseline), cpu(r),
               peak_mb(r), _load(r)] for family in families for r in [runs[(rows, family)]]],

@@ -63,3 +63,8 @@ def mlflow_server(tmp_path_factory):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow end-to-end tests run last: a failure in the quick tiers shows first."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)

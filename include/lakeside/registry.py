@@ -1,9 +1,9 @@
 """The model registry's promotion workflow: ``challenger`` -> gate -> ``champion``, and rollback.
 
-    version = register_challenger("runs:/<id>/model", name="loans_int_rate", tags={...})
-    decision = gate("loans_int_rate", version, snapshot, target="int_rate",
-                    thresholds=load_thresholds("loans_int_rate"))
-    rollback("loans_int_rate")
+    version = register_challenger("runs:/<id>/model", name="churn", tags={...}, service_kind="tabular")
+    decision = gate("churn", version, snapshot, target="churned", task="binary",
+                    thresholds=load_thresholds("churn"))
+    rollback("churn")
 
 Only MLflow aliases are used (``challenger``, ``champion``), never stages. Servers load
 ``models:/<name>@champion``. The gate scores the challenger and the current champion on the

@@ -36,6 +36,10 @@ class Spine:
 @pytest.fixture(scope="module")
 def postgres_server():
     # Not under pytest's tmp dirs: the server runs as OS user postgres when we are root.
+    try:
+        postgres.ensure_binaries()
+    except postgres.PostgresError as error:
+        pytest.skip(f"no PostgreSQL server can be installed on this machine: {error}")
     directory = Path(tempfile.mkdtemp(prefix="lakeside-tests-postgres-"))
     directory.chmod(0o755)
     try:

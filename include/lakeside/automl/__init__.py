@@ -1,7 +1,7 @@
 """Model search with a glass box: many regression and classification families, tuned by Optuna, tracked in MLflow.
 
     from lakeside.automl import search
-    result = search(snapshot, "int_rate", time_budget_s=300, spark=spark)
+    result = search(snapshot, "price", experiment="prices", task="regression", time_budget_s=300, spark=spark)
     result.best_model_uri      # runs:/<run_id>/model, a pyfunc taking the raw feature columns
     result.notebooks           # family -> notebooks/<family>.ipynb on the parent run
 

@@ -91,6 +91,13 @@ def undersample(rows: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(kept))
 
 
+def capped_rows(rows: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """``rows``, or a seeded sample of ``cap`` of them (in their original order) when there are more."""
+    if cap is None or len(rows) <= cap:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, cap, replace=False))
+
+
 def prepare(snapshot: Snapshot, target: str, exclude: Iterable[str] = (), cv_folds: int = 5,
             seed: int = 0, frame: pd.DataFrame | None = None, *, task: str = "regression",
             ordinals: Mapping[str, tuple[str, ...]] | None = None, positive: Any = None,

@@ -69,6 +69,9 @@ class Family:
     description: str = ""
     binary_only: bool = False
     balanced_weights: tuple[str, Any] | None = None
+    max_train_rows: int | None = None
+    """Fits use at most this many rows (a seeded sample the notebook repeats): a fit whose cost
+    grows faster than the rows (kNN, SVR, deep forests) still fits in a search's budget."""
 
     def supports(self, task: str) -> bool:
         if task == "regression":
@@ -283,15 +286,18 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
     Family("linear", _linear, _linear_call, None, scale=True, description="Ridge or ElasticNet (scikit-learn)"),
     Family("logistic", _logistic, None, _logistic_call, scale=True,
            description="logistic regression (scikit-learn)", balanced_weights=("class_weight", "balanced")),
-    Family("knn", _knn, _knn_call, _knn_classifier_call, scale=True, description="k nearest neighbours (scikit-learn)"),
+    Family("knn", _knn, _knn_call, _knn_classifier_call, scale=True, description="k nearest neighbours (scikit-learn)",
+           max_train_rows=20_000),
     Family("random_forest", _random_forest, _random_forest_call, _random_forest_classifier_call, scale=False,
-           description="random forest (scikit-learn)", balanced_weights=("class_weight", "balanced")),
+           description="random forest (scikit-learn)", balanced_weights=("class_weight", "balanced"),
+           max_train_rows=50_000),
     Family("hist_gradient_boosting", _hist_gradient_boosting, _hist_gradient_boosting_call,
            _hist_gradient_boosting_classifier_call, scale=False,
            description="histogram gradient boosting (scikit-learn)", balanced_weights=("class_weight", "balanced")),
     Family("lightgbm", _lightgbm, _lightgbm_call, _lightgbm_classifier_call, scale=False,
            description="gradient boosting (LightGBM)", balanced_weights=("class_weight", "balanced")),
-    Family("svr", _svr, _svr_call, None, scale=True, description="RBF support vector regression (scikit-learn)"),
+    Family("svr", _svr, _svr_call, None, scale=True, description="RBF support vector regression (scikit-learn)",
+           max_train_rows=10_000),
     Family("spark_gbt", _spark_gbt, _spark_gbt_call, _spark_gbt_classifier_call, scale=False, engine="spark",
            description="gradient-boosted trees (Spark ML)", binary_only=True, balanced_weights=_SPARK_WEIGHTS),
     Family("spark_random_forest", _spark_random_forest, _spark_random_forest_call,

@@ -32,7 +32,7 @@ def glass_box(family: Family, params: dict[str, Any], seed: int, data: SearchDat
     cells = [
         new_markdown_cell(_introduction(family, data, run_id, holdout, metric)),
         new_code_cell(_imports(spark)),
-        new_code_cell(_data_cell(data, spark)),
+        new_code_cell(_data_cell(data, spark, family)),
         new_code_cell(_features_cell(family, data, spark)),
         new_code_cell(estimator_code(call)),
         new_code_cell(_fit_cell(spark, data.is_classification)),
@@ -68,7 +68,7 @@ def _imports(spark: bool) -> str:
     common = [
         "import json", "", "import numpy as np", "",
         "from lakeside import metrics",
-        "from lakeside.automl.data import canonical_rows, target_values, undersample",
+        "from lakeside.automl.data import canonical_rows, capped_rows, target_values, undersample",
         "from lakeside.automl.features import FeatureRoles",
         "from lakeside.snapshot import Snapshot, load, split",
     ]
@@ -86,7 +86,7 @@ def _imports(spark: bool) -> str:
     ])
 
 
-def _data_cell(data: SearchData, spark: bool) -> str:
+def _data_cell(data: SearchData, spark: bool, family: Family) -> str:
     lines = [
         f"snapshot = {data.snapshot!r}",
         f"target = {data.target!r}",
@@ -100,6 +100,9 @@ def _data_cell(data: SearchData, spark: bool) -> str:
     ]
     if data.balance == "undersample":
         lines.append(f"fit_rows = undersample(fit_rows, target_values(train, target, task)[fit_rows], seed={data.seed!r})")
+    if family.max_train_rows is not None and len(data.train) > family.max_train_rows:
+        lines.append(f"fit_rows = capped_rows(fit_rows, {family.max_train_rows!r}, seed={data.seed!r})  "
+                     f"# {family.name} fits on at most {family.max_train_rows} rows")
     lines += [
         "y_train = target_values(train, target, task)[fit_rows]",
         "y_holdout = target_values(holdout, target, task)",

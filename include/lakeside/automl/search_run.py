@@ -47,6 +47,9 @@ log = logging.getLogger("lakeside.automl")
 MODEL_NAME = "model"
 IMPORTANCE_ROWS = 2_000
 DEFAULT_METRIC = {"regression": "rmse", "binary": "pr_auc", "multiclass": "f1"}
+DEADLINE_SLACK = 1.1
+"""A trial that can be stopped (Spark jobs) is stopped once its family has used its share of the
+budget plus 10%; others are kept within it by their families' row caps."""
 
 
 @dataclass
@@ -218,9 +221,14 @@ class _SearchRun:
 
         study = optuna.create_study(direction="minimize", study_name=family.name,
                                     sampler=optuna.samplers.TPESampler(seed=self.seed))
-        study.optimize(objective, n_trials=max_trials, timeout=budget_s, catch=(Exception,))
+        with _deadline(trainer, budget_s * DEADLINE_SLACK) as stopped:
+            study.optimize(objective, n_trials=max_trials, timeout=budget_s, catch=(Exception,))
         if best:
             self._keep_best(family, best["trial"], best["evaluation"], trainer)
+        elif stopped.is_set():
+            self.skipped[family.name] = (f"no trial finished within its share of the budget ({budget_s:.0f}s): "
+                                         "stopped at the deadline")
+            log.warning("family %s: %s", family.name, self.skipped[family.name])
         else:
             log.warning("family %s: no trial completed", family.name)
         return trials
@@ -250,7 +258,7 @@ class _SearchRun:
             duration = time.monotonic() - began
             mlflow.log_metrics({**{f"cv_{k}": v for k, v in evaluation.cv.items()},
                                 **{f"holdout_{k}": v for k, v in evaluation.holdout.items()},
-                                "duration_s": duration})
+                                "duration_s": duration, "train_rows": evaluation.train_rows})
         trial = Trial(family.name, number, run.info.run_id, params, evaluation.cv, evaluation.holdout, duration)
         return trial, evaluation
 
@@ -451,6 +459,32 @@ def _permutation_importance(model, data: SearchData, seed: int) -> pd.Series:
         found = permutation_importance(model, data.X_holdout.iloc[rows], data.y_holdout[rows], n_repeats=3,
                                        random_state=seed, scoring=scoring, n_jobs=1)
     return pd.Series(found.importances_mean, index=data.feature_columns)
+
+
+@contextlib.contextmanager
+def _deadline(trainer, seconds: float):
+    """Stop the trainer's running work after ``seconds`` (trainers that can: ``stop()``); yields
+    an Event set when it did."""
+    import threading
+
+    stopped = threading.Event()
+    stop = getattr(trainer, "stop", None)
+    if stop is None:
+        yield stopped
+        return
+
+    def fire() -> None:
+        stopped.set()
+        stop()
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield stopped
+    finally:
+        timer.cancel()
+        getattr(trainer, "resume", lambda: None)()
 
 
 @contextlib.contextmanager

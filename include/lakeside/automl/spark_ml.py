@@ -117,12 +117,19 @@ class SparkTrainer:
         kept = [ROW, FOLD, data.target, "features", *self.fits] + ([LABEL, WEIGHT] if data.is_classification else [])
         self.train = self.features.transform(train_frame).select(*kept).cache()
         self.holdout = self.features.transform(spark.createDataFrame(holdout)).select(ROW, "features").cache()
+        self.train_rows = int(fit_flags["__fit_all"].sum())
+        self.spark = spark
+        self.job_group = f"lakeside-search-{id(self)}"
+        self.stopped = False
 
     def evaluate(self, family: Family, params: dict, seed: int) -> Evaluation:
         from pyspark.ml import PipelineModel
         from pyspark.sql import functions as F
 
         data = self.data
+        if self.stopped:
+            raise TimeoutError("the family's share of the search budget is used up")
+        self.spark.sparkContext.setJobGroup(self.job_group, "Lakeside model search trial", interruptOnCancel=True)
         call = with_label(family.estimator(params, seed, data.task, data.balance), data.target, data.task)
         y = data.y_train
         per_fold = []
@@ -133,7 +140,16 @@ class SparkTrainer:
         holdout, predictions, probabilities = self._score(estimator, self.holdout, data.y_holdout)
         tail = label_stages(data.classes) if data.is_classification else []
         model = PipelineModel(stages=[*self.features.stages, estimator, *tail])
-        return Evaluation(mean_metrics(per_fold), holdout, predictions, model, probabilities)
+        return Evaluation(mean_metrics(per_fold), holdout, predictions, model, probabilities, self.train_rows)
+
+    def stop(self) -> None:
+        """Cancel the running trial's Spark jobs (the search's deadline) and refuse new trials."""
+        self.stopped = True
+        self.spark.sparkContext.cancelJobGroup(self.job_group)
+
+    def resume(self) -> None:
+        """Accept trials again (the next family gets its own deadline)."""
+        self.stopped = False
 
     def _score(self, model, frame, actual):
         data = self.data

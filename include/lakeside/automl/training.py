@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from lakeside import metrics
-from lakeside.automl.data import SearchData
+from lakeside.automl.data import SearchData, capped_rows
 from lakeside.automl.families import Family
 from lakeside.automl.features import FeatureRoles, build_preprocessor
 
@@ -27,6 +27,8 @@ class Evaluation:
     """The model fitted on all training rows: a scikit-learn or a Spark ML PipelineModel."""
     probabilities: np.ndarray | None = None
     """Classification: holdout rows x ``data.classes``."""
+    train_rows: int = 0
+    """Rows the final model was fitted on (fewer than the training rows when capped or undersampled)."""
 
 
 def score(data: SearchData, actual: np.ndarray, predicted: np.ndarray | None = None,
@@ -73,13 +75,13 @@ class SklearnTrainer:
         per_fold = []
         with threadpool_limits(limits=1):
             for fit_rows, check_rows in data.fold_indices():
-                rows = data.fit_rows(fit_rows)
+                rows = capped_rows(data.fit_rows(fit_rows), family.max_train_rows, seed)
                 fold_model = clone(pipeline).fit(X.iloc[rows], y[rows])
                 per_fold.append(self._score(fold_model, X.iloc[check_rows], y[check_rows]))
-            everything = data.fit_rows(np.arange(len(X)))
+            everything = capped_rows(data.fit_rows(np.arange(len(X))), family.max_train_rows, seed)
             model = pipeline.fit(X.iloc[everything], y[everything])
             holdout, predictions, probabilities = self._predict(model, data.X_holdout, data.y_holdout)
-        return Evaluation(mean_metrics(per_fold), holdout, predictions, model, probabilities)
+        return Evaluation(mean_metrics(per_fold), holdout, predictions, model, probabilities, len(everything))
 
     def _score(self, model, X, y) -> dict[str, float]:
         return self._predict(model, X, y)[0]

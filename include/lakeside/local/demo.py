@@ -94,7 +94,9 @@ def run(cases: list[UseCase], search_budget_s: int | None) -> str:
     for case in cases:
         budget = search_budget_s or case.demo.search_budget_s
         day = max(case.demo.dates) if case.demo.dates else (dates[-1] if dates else "2024-01-01")
-        conf = json.dumps({"time_budget_s": budget} if case.uses_search else {})
+        conf = json.dumps({"time_budget_s": budget, **({"families": list(case.demo.families)}
+                                                       if case.demo.families else {})}
+                          if case.uses_search else {})
         with step(f"{case.retrain_dag_id} {day} (search budget {budget}s, MLflow {uri})"):
             airflow(env, "dags", "test", case.retrain_dag_id, day, "-c", conf,
                     log=logs / f"{case.retrain_dag_id}-{day}.log")

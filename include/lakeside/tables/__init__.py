@@ -1,9 +1,9 @@
 """The one table API every job uses, over two backends that share Delta's on-disk format.
 
     lake = open_lake(spark)              # backend from LAKESIDE_TABLE_BACKEND (default: auto)
-    loans = lake.table("silver.loans")   # <lake root>/silver/loans
-    loans.merge(frame, keys=["id"], metadata={"run_id": run_id})
-    loans.read(version=3)                # a Spark DataFrame, time travel included
+    orders = lake.table("silver.orders") # <lake root>/silver/orders
+    orders.merge(frame, keys=["id"], metadata={"run_id": run_id})
+    orders.read(version=3)               # a Spark DataFrame, time travel included
 
 ``embedded`` (delta-rs) works anywhere; ``spark-delta`` (the Delta Lake Spark connector) is
 chosen by ``auto`` when its classes are on the session's classpath. Both refuse a write whose

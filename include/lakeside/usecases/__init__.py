@@ -83,10 +83,12 @@ class Search:
 @dataclass(frozen=True)
 class Demo:
     """What ``make demo`` runs for this use case: ingest ``dates`` (of its sources), then retrain
-    with ``search_budget_s``; ``summary`` names a function ``(use_case) -> str`` adding lines."""
+    with ``search_budget_s`` over ``families`` (None: the use case's own); ``summary`` names a
+    function ``(use_case) -> str`` adding lines."""
 
     dates: tuple[str, ...] = ()
     search_budget_s: int = 60
+    families: tuple[str, ...] | None = None
     summary: str | None = None
 
 

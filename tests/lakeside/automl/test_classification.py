@@ -38,7 +38,7 @@ def result(pinned, mlflow_server, spark):
     mlflow.set_tracking_uri(mlflow_server)
     return search(pinned, "loan_status", experiment=f"classification-{uuid.uuid4().hex[:8]}", task="binary",
                   metric="pr_auc", positive=POSITIVE, balance="class_weight", exclude=("total_pymnt",),
-                  families=FAMILIES, time_budget_s=30, max_trials_per_family=2, cv_folds=3, spark=spark)
+                  families=FAMILIES, time_budget_s=600, max_trials_per_family=2, cv_folds=3, spark=spark)
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def pinned(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def result(pinned, mlflow_server, spark):
-    return search(pinned, "int_rate", time_budget_s=20, families=SEARCHED, experiment=f"automl-{uuid.uuid4().hex[:8]}",
+    return search(pinned, "int_rate", time_budget_s=600, families=SEARCHED, experiment=f"automl-{uuid.uuid4().hex[:8]}",
                   exclude=("loan_status", "total_pymnt"), ordinals={"grade": tuple("ABCDEFG")},
                   seed=0, max_trials_per_family=MAX_TRIALS, spark=spark, cv_folds=3)
 

@@ -1,0 +1,46 @@
+"""`make demo`'s module on a fresh LAKESIDE_HOME with a small search budget: every declared use
+case with a demo section ends with a champion answering on loopback."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):
+    from lakeside import tracking, usecases
+
+    env = {**os.environ, "LAKESIDE_HOME": str(tmp_path / "home"), "AIRFLOW_HOME": str(tmp_path / "airflow"),
+           "BENTOML_HOME": str(tmp_path / "bentoml"), "LAKESIDE_MLFLOW_PORT": str(_free_port()),
+           "LAKESIDE_SERVE_PORT": str(_free_port()), "LAKESIDE_SERVE_WATCH_S": "0"}
+    for name in ("MLFLOW_TRACKING_URI", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "LAKESIDE_MODEL_PREFIX"):
+        env.pop(name, None)
+    try:
+        done = subprocess.run([sys.executable, "-m", "lakeside.local.demo", "--search-budget", "8"], env=env,
+                              capture_output=True, text=True, timeout=1500)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        output = done.stdout
+        for case in usecases.all_use_cases():
+            if case.demo is None:
+                continue
+            assert f"Champion: {case.model_name} version 1" in output, output[-3000:]
+            served = next(line for line in output.splitlines() if line.startswith(f"Serving {case.model_name} "))
+            url = served.split(" at ")[1].split()[0]
+            with urllib.request.urlopen(f"{url}/model", timeout=30) as answer:
+                assert json.load(answer)["name"] == case.model_name
+        assert "silver.loans" in output and "answer: " in output and "Demo finished in" in output
+    finally:
+        subprocess.run([sys.executable, "-m", "lakeside.serving.deploy", "--stop"], env=env, timeout=120)
+        tracking.stop_server(tmp_path / "home" / "mlflow")

@@ -1,0 +1,52 @@
+"""A search keeps its budget: slow-growing families fit on a capped, seeded sample (logged as
+``train_rows`` and repeated by the notebook), and a Spark family that cannot finish a trial in
+its share is stopped and recorded as skipped, with the reason."""
+
+import dataclasses
+import uuid
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from lakeside import snapshot
+from lakeside.automl import FAMILIES, search
+from lakeside.automl.data import capped_rows
+from lakeside.datasets import loans
+from lakeside.tables import Lake
+
+
+@pytest.fixture(scope="module")
+def pinned(tmp_path_factory):
+    table = Lake(tmp_path_factory.mktemp("budget") / "lake", backend="embedded").table("silver.loans")
+    table.overwrite(loans.generate(1200, seed=8))
+    return snapshot.take(table, ["id"])
+
+
+def test_capped_rows_are_a_seeded_ordered_sample():
+    rows = np.arange(1000)
+    capped = capped_rows(rows, 100, seed=4)
+    assert len(capped) == 100 and list(capped) == sorted(capped) and list(capped_rows(rows, 100, 4)) == list(capped)
+    assert capped_rows(rows, None, 4) is rows and capped_rows(rows, 5000, 4) is rows
+
+
+def test_a_capped_family_fits_on_its_cap_and_its_notebook_says_so(pinned, mlflow_server, monkeypatch):
+    monkeypatch.setitem(FAMILIES, "knn", dataclasses.replace(FAMILIES["knn"], max_train_rows=300))
+    mlflow.set_tracking_uri(mlflow_server)
+    result = search(pinned, "int_rate", experiment=f"budget-{uuid.uuid4().hex[:8]}", families=["knn"],
+                    exclude=("loan_status", "total_pymnt"), max_trials_per_family=1, cv_folds=3)
+    run = MlflowClient().get_run(result.best_run_id)
+    assert run.data.metrics["train_rows"] == 300
+    notebook = MlflowClient().download_artifacts(result.parent_run_id, result.notebooks["knn"])
+    assert "fit_rows = capped_rows(fit_rows, 300, seed=0)" in open(notebook).read()
+
+
+def test_a_spark_family_past_its_share_is_stopped_and_recorded(pinned, mlflow_server, spark):
+    mlflow.set_tracking_uri(mlflow_server)
+    result = search(pinned, "int_rate", experiment=f"budget-{uuid.uuid4().hex[:8]}",
+                    families=["linear", "spark_gbt"], exclude=("loan_status", "total_pymnt"), time_budget_s=1.2,
+                    cv_folds=3, spark=spark)
+    assert "spark_gbt" in result.skipped and "stopped at the deadline" in result.skipped["spark_gbt"]
+    assert set(result.leaderboard["family"]) == {"linear"}
+    assert spark.range(10).count() == 10, "the session still runs jobs after the stop"
