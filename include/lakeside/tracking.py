@@ -59,6 +59,8 @@ def ensure_server(port: int | None = None, home: Path | None = None, wait_s: flo
     home.mkdir(parents=True, exist_ok=True)
     # The store's URI (it may carry a password) goes in the environment, not in `ps` output.
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": config.mlflow_store_uri(home)}
+    # MLflow's job runner (GenAI evaluation jobs, unused here) costs workers, ~2 GB and start time.
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     process = processes.start_detached(
         [sys.executable, "-m", "mlflow", "server",
          "--artifacts-destination", str(home / "artifacts"),
