@@ -205,7 +205,8 @@ def stop_local(model: str | None = None, wait_s: float = 30.0) -> list[str]:
     for folder in folders:
         pid_file = folder / "server.pid"
         if processes.running_pid(pid_file) is not None:
-            stopped.append(folder.name)
+            record = folder / "server.json"
+            stopped.append(json.loads(record.read_text())["model"] if record.exists() else folder.name)
         processes.stop(pid_file, wait_s)
     return stopped
 
