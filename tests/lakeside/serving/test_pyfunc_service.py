@@ -10,7 +10,6 @@ from starlette.testclient import TestClient
 pytestmark = pytest.mark.usefixtures("mlflow_server")
 
 MODEL = "row_sums_asgi"
-UNSIGNED = "row_sums_unsigned_asgi"
 ROWS = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.5]]
 
 
@@ -20,23 +19,18 @@ def version(mlflow_server, tiny):
     return tiny.register_pyfunc(MODEL)
 
 
-def serve(model: str, **env):
-    from lakeside.serving.pyfunc_service import PyfuncService
-
-    patch = pytest.MonkeyPatch()
-    patch.setenv("LAKESIDE_SERVE_MODEL", model)
-    for name, value in env.items():
-        patch.setenv(name, value)
-    try:
-        with TestClient(PyfuncService.to_asgi(), raise_server_exceptions=False) as client:
-            yield client
-    finally:
-        patch.undo()
-
-
 @pytest.fixture(scope="module")
 def client(version):
-    yield from serve(MODEL, LAKESIDE_SERVE_MAX_ROWS="20")
+    """One app for the module, without BentoML's request metrics: BentoML registers them once
+    per process, and the tabular service's tests have made their app already."""
+    from lakeside.serving.pyfunc_service import PyfuncService
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENTOML_CONFIG_OPTIONS", "services.lakeside_pyfunc.metrics.enabled=false")
+        patch.setenv("LAKESIDE_SERVE_MODEL", MODEL)
+        patch.setenv("LAKESIDE_SERVE_MAX_ROWS", "20")
+        with TestClient(PyfuncService.to_asgi(), raise_server_exceptions=False) as test_client:
+            yield test_client
 
 
 def test_inputs_arrays_are_answered_and_params_change_the_answer(client, version):
@@ -86,23 +80,23 @@ def test_model_tells_the_tensor_input_and_the_params(client, version):
     assert [p["name"] for p in answer["params"]] == ["factor"]
 
 
-def test_a_model_without_signature_is_served_with_a_warning(mlflow_server, tiny, client):
-    tiny.register_pyfunc(UNSIGNED, signature=False)
+def test_a_version_without_signature_is_served_with_a_warning(client, version, tiny):
+    unsigned = tiny.register_pyfunc(MODEL, signature=False)
     warnings: list[str] = []
     handler = logging.Handler(level=logging.WARNING)
     handler.emit = lambda record: warnings.append(record.getMessage())
     logger = logging.getLogger("bentoml.lakeside")
     logger.addHandler(handler)
     try:
-        for unsigned in serve(UNSIGNED):
-            answer = unsigned.post("/invocations", json={"inputs": ROWS})
-            with_params = unsigned.post("/invocations", json={"inputs": ROWS, "params": {"factor": 2}})
-            described = unsigned.get("/model").json()
+        reloaded = client.post("/model/reload").json()
     finally:
         logger.removeHandler(handler)
+    answer = client.post("/invocations", json={"inputs": ROWS})
+    with_params = client.post("/invocations", json={"inputs": ROWS, "params": {"factor": 2}})
 
+    assert reloaded["version"] == unsigned != version
+    assert reloaded["inputs"] is None and reloaded["params"] is None
+    assert any(MODEL in w and "without a signature" in w for w in warnings), warnings
     assert (answer.status_code, answer.json()) == (200, {"predictions": [6.0, 15.5]})
-    assert answer.headers["x-model-name"] == UNSIGNED
-    assert any(UNSIGNED in w and "without a signature" in w for w in warnings)
+    assert answer.headers["x-model-version"] == unsigned
     assert with_params.status_code == 422 and with_params.json()["field"] == "factor"
-    assert described["inputs"] is None and described["params"] is None
