@@ -228,11 +228,14 @@ def reload(url: str, timeout: float = 300.0) -> dict:
         return json.load(answer)
 
 
-def example_request(model: str, version: str, rows: int = 2) -> dict:
+def example_request(model: str, version: str, rows: int = 2, tracking_uri: str | None = None) -> dict:
     """A request in the reference platform's format, from the model's logged input example."""
-    import mlflow
+    from mlflow.artifacts import download_artifacts
 
-    local = Path(mlflow.artifacts.download_artifacts(f"models:/{model}/{version}/input_example.json"))
+    from lakeside import tracking
+
+    local = Path(download_artifacts(f"models:/{model}/{version}/input_example.json",
+                                    tracking_uri=tracking_uri or tracking.tracking_uri()))
     example = json.loads(local.read_text())
     return {"columns": example["columns"], "data": example["data"][:rows]}
 

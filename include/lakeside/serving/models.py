@@ -36,7 +36,7 @@ class ModelRef:
 
     @property
     def store_tag(self) -> str:
-        """Its tag in the BentoML model store, e.g. ``loans_int_rate:v3``."""
+        """Its tag in the BentoML model store, e.g. ``sales_forecast:v3``."""
         return f"{store_name(self.name)}:v{self.version}"
 
     @property
