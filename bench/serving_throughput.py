@@ -5,7 +5,7 @@ The model is a real search result: ``--train-rows`` generated loans written as `
 budget), registered as ``challenger`` and promoted to ``champion`` in an MLflow registry of
 this run's own (SQLite in the work dir). Then, side by side, both servers running at once:
 
-- **Lakeside**: the Bento that ``lakeside.serving.deploy.build`` makes for it, started with
+- **Lakeside**: the Bento that ``lakeside.serving.deploy.build_bento`` makes for it, started with
   ``bentoml serve`` by ``deploy.start_local`` (alias watch off);
 - **MLflow**: ``mlflow models serve -m models:/<name>@champion --env-manager local``.
 
@@ -378,29 +378,28 @@ def start_mlflow(workdir: Path, port: int, tracking_uri: str, workers: int) -> S
 def start_lakeside(workdir: Path, model: dict, tracking_uri: str, workers: int) -> Server:
     """Build the model's Bento and start ``bentoml serve`` on it (``deploy.start_local``)."""
     from lakeside.serving import deploy
-    from lakeside.serving.models import import_version, resolve
+    from lakeside.serving.models import resolve
 
     ref = resolve(MODEL, "champion", tracking_uri)
     with report.timed("import into the BentoML store and build the Bento"):
-        import_version(ref)
-        bento = deploy.build(ref)
+        bento = deploy.build_bento(ref, "tabular", tracking_uri)
     if workers != 1:
         os.environ["BENTOML_CONFIG_OPTIONS"] = f"services.lakeside.workers={workers}"
-    log_path = deploy.server_dir() / "server.log"
+    log_path = deploy.server_dir(MODEL) / "server.log"
     with report.timed(f"start bentoml serve {bento}"):
         try:
             url = deploy.start_local(bento, MODEL, "champion", tracking_uri)
         except BaseException:
-            deploy.stop_local()
+            deploy.stop_local(MODEL)
             raise
-    pid = int((deploy.server_dir() / "server.pid").read_text())
+    pid = int((deploy.server_dir(MODEL) / "server.pid").read_text())
 
     def stop() -> None:
         started = descendants(pid)
         # This process is the server's parent: reap it as it exits, or stop_local would see its
         # zombie as still running and wait out its whole timeout.
         threading.Thread(target=_reap, args=(pid,), daemon=True).start()
-        deploy.stop_local()
+        deploy.stop_local(MODEL)
         for leftover in started:  # all started by this run; none should outlive stop_local
             with contextlib.suppress(ProcessLookupError):
                 os.kill(leftover, signal.SIGTERM)

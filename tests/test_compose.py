@@ -207,7 +207,7 @@ def test_postgres_creates_both_databases(services):
 
 def test_bento_waits_behind_the_serving_profile(services):
     bento = services["bento"]
-    assert bento["command"][:2] == ["bentoml", "serve"]
+    assert bento["command"][:3] == ["bentoml", "serve", "lakeside.serving.service:TabularService"]
     assert bento.get("profiles") == ["serving"], "without a bento built yet, `up` must not start it"
 
 

@@ -95,3 +95,67 @@ def settings() -> Settings:
         gates_dir=os.environ.get("LAKESIDE_GATES_DIR") or None,
         model_prefix=os.environ.get("LAKESIDE_MODEL_PREFIX", ""),
     )
+
+
+# --- Serving and deploy ------------------------------------------------------------------
+# Read by lakeside.serving (the services in `bentoml serve`, and deploy in Airflow tasks and
+# the CLI). No registered model is a default: LAKESIDE_SERVE_MODEL unset means none.
+
+DEPLOY_TARGETS = ("local", "bento")
+SERVE_API_KEY_ENV = "LAKESIDE_SERVE_API_KEY"
+SERVE_API_KEY_FILE_ENV = "LAKESIDE_SERVE_API_KEY_FILE"
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    model: str | None
+    """``LAKESIDE_SERVE_MODEL``: the default model (the one ``deploy`` serves without ``--model``,
+    on ``port``); None when unset."""
+    alias: str
+    model_tag: str | None
+    """``LAKESIDE_SERVE_MODEL_TAG``: a BentoML store tag to start from (set inside Bentos)."""
+    watch_s: float
+    max_rows: int
+    max_batch_rows: int
+    max_body_bytes: int
+    host: str
+    port: int
+    deploy_target: str
+    bentoml_home: Path
+    api_key: str | None
+    api_key_file: Path | None
+
+
+def _env_number(name: str, default: float, kind: type = float):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return kind(default)
+    try:
+        return kind(float(raw)) if kind is int else kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def serving() -> ServingSettings:
+    """The serving and deploy settings from the environment (read when called)."""
+    env = os.environ.get
+    target = env("LAKESIDE_DEPLOY_TARGET") or "local"
+    if target not in DEPLOY_TARGETS:
+        raise ValueError(f"LAKESIDE_DEPLOY_TARGET must be one of {DEPLOY_TARGETS}, got {target!r}")
+    home = Path(env("LAKESIDE_HOME", ".lakeside")).expanduser().absolute()
+    key_file = env(SERVE_API_KEY_FILE_ENV)
+    return ServingSettings(
+        model=env("LAKESIDE_SERVE_MODEL") or None,
+        alias=env("LAKESIDE_SERVE_ALIAS") or "champion",
+        model_tag=env("LAKESIDE_SERVE_MODEL_TAG") or None,
+        watch_s=_env_number("LAKESIDE_SERVE_WATCH_S", 15),
+        max_rows=_env_number("LAKESIDE_SERVE_MAX_ROWS", 10_000, int),
+        max_batch_rows=_env_number("LAKESIDE_SERVE_MAX_BATCH_ROWS", 1024, int),
+        max_body_bytes=int(_env_number("LAKESIDE_SERVE_MAX_BODY_MB", 32) * 1024 * 1024),
+        host=env("LAKESIDE_SERVE_HOST") or "127.0.0.1",
+        port=_env_number("LAKESIDE_SERVE_PORT", 3000, int),
+        deploy_target=target,
+        bentoml_home=Path(env("BENTOML_HOME") or home / "bentoml").expanduser().absolute(),
+        api_key=env(SERVE_API_KEY_ENV) or None,
+        api_key_file=Path(key_file) if key_file else None,
+    )

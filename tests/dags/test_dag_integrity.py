@@ -121,7 +121,7 @@ def test_every_declared_use_case_has_its_retrain_dag(dagbag):
 def test_deploy_model_is_manual_and_takes_model_alias_and_target(dagbag):
     dag = dagbag.dags["deploy_model"]
     assert dag.schedule is None
-    assert {k: dag.params[k] for k in dag.params.keys()} == {"model": "loans_int_rate", "alias": "champion",
+    assert {k: dag.params[k] for k in dag.params.keys()} == {"model": None, "alias": "champion",
                                                              "target": None}
     assert [t.task_id for t in dag.tasks] == ["deploy"]
 

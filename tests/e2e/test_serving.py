@@ -1,7 +1,10 @@
-"""A real ``bentoml serve`` of a Bento built from the registry, on a loopback port: the
-reference request, the four shapes, every class of bad input, the API key switched on and off
-while serving, and a champion switch reaching the running server with no failed request."""
+"""Real ``bentoml serve`` of Bentos built from the registry, on loopback: two models at once
+(a tabular regressor on the default port, a custom pyfunc on the next one; deploying the second
+leaves the first running), the request shapes, every class of bad input, tensors with
+``params``, the API key switched on and off while serving, a champion switch reaching the
+running server with no failed request, and stopping one model's server only."""
 
+import importlib.util
 import json
 import os
 import socket
@@ -9,19 +12,26 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import mlflow
 import pytest
-
-from lakeside.examples import iris
-from lakeside.registry import promote
+from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
 
-MODEL = "iris_e2e"
-COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
-REFERENCE_REQUEST = {"columns": COLUMNS, "data": [[5.2, 3.4, 1.3, 0.3], [6.0, 3.1, 5.0, 1.81]]}
-RECORDS = [dict(zip(COLUMNS, row)) for row in REFERENCE_REQUEST["data"]]
+_spec = importlib.util.spec_from_file_location(
+    "serving_tiny_models", Path(__file__).parents[1] / "lakeside" / "serving" / "tiny_models.py")
+tiny = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny)
+
+TABULAR = "tabular_e2e"
+PYFUNC = "row_sums_e2e"
+COLUMNS = tiny.COLUMNS
+ROWS = [[1.0, 1.0], [3.0, 2.5]]
+REFERENCE_REQUEST = {"columns": COLUMNS, "data": ROWS}
+RECORDS = [dict(zip(COLUMNS, row)) for row in ROWS]
+TENSOR = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.5]]
 
 
 def free_port() -> int:
@@ -41,47 +51,100 @@ def call(url, path, body=None, raw=None, headers=None, method=None):
         return error.code, dict(error.headers), error.read().decode()
 
 
+def expected(slope=2.0):
+    return pytest.approx(tiny.linear_prediction(ROWS, slope))
+
+
+def pid_of(deploy, model) -> int:
+    return int((deploy.server_dir(model) / "server.pid").read_text())
+
+
 @pytest.fixture(scope="module")
-def server(mlflow_server, tmp_path_factory):
+def served(mlflow_server, tmp_path_factory):
     from lakeside.serving import deploy
 
     home = tmp_path_factory.mktemp("serving")
     key_file = home / "api-key"
+    port = free_port()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LAKESIDE_HOME", str(home))
-        patch.setenv("LAKESIDE_SERVE_PORT", str(free_port()))
+        patch.setenv("LAKESIDE_SERVE_PORT", str(port))
+        patch.setenv("LAKESIDE_SERVE_MODEL", TABULAR)
         patch.setenv("LAKESIDE_SERVE_WATCH_S", "1")
         patch.setenv("LAKESIDE_SERVE_MAX_ROWS", "50")
         patch.setenv("LAKESIDE_SERVE_API_KEY_FILE", str(key_file))
         mlflow.set_tracking_uri(mlflow_server)
-        first = iris.register(MODEL)
-        deployment = deploy.deploy(MODEL, target="local")
-        pid = int((home / "serving" / "server.pid").read_text())
+        first = tiny.register_tabular(TABULAR, slope=2.0)
+        pyfunc_version = tiny.register_pyfunc(PYFUNC)
         try:
-            yield {"url": deployment.endpoint, "deployment": deployment, "first": first, "pid": pid,
+            tabular = deploy.deploy(TABULAR, target="local")
+            tabular_pid = pid_of(deploy, TABULAR)
+            pyfunc = deploy.deploy(PYFUNC, target="local")
+            yield {"tabular": tabular, "pyfunc": pyfunc, "url": tabular.endpoint, "pyfunc_url": pyfunc.endpoint,
+                   "first": first, "pyfunc_version": pyfunc_version, "port": port, "tabular_pid": tabular_pid,
                    "key_file": key_file, "deploy": deploy}
         finally:
             deploy.stop_local()
 
 
-def test_deploy_built_a_bento_of_the_champion_and_serves_it(server):
+def test_each_model_has_its_bento_and_its_service_kind(served):
     import bentoml
 
-    deployment = server["deployment"]
-    assert (deployment.action, deployment.version) == ("started", server["first"])
-    bento = bentoml.bentos.get(deployment.bento)
-    assert str(bento.tag) == f"lakeside-{MODEL}:v{server['first']}"
-    assert bento.info.labels["registered_model"] == MODEL and bento.info.labels["model_version"] == server["first"]
-    assert [str(m.tag) for m in bento.info.models] == [f"{MODEL}:v{server['first']}"]
+    tabular, pyfunc = served["tabular"], served["pyfunc"]
+    assert (tabular.action, tabular.version, tabular.kind) == ("started", served["first"], "tabular")
+    assert (pyfunc.action, pyfunc.version, pyfunc.kind) == ("started", served["pyfunc_version"], "pyfunc")
+    bento = bentoml.bentos.get(tabular.bento)
+    assert str(bento.tag) == f"lakeside-{TABULAR}:v{served['first']}"
+    assert bento.info.labels["registered_model"] == TABULAR and bento.info.labels["model_version"] == served["first"]
+    assert [str(m.tag) for m in bento.info.models] == [f"{TABULAR}:v{served['first']}"]
+    assert bentoml.bentos.get(pyfunc.bento).info.labels["service_kind"] == "pyfunc"
 
 
-def test_the_reference_request_gets_one_prediction_per_row(server):
-    status, headers, body = call(server["url"], "/invocations", REFERENCE_REQUEST)
+def test_two_models_answer_at_once_each_on_its_own_port(served):
+    deploy = served["deploy"]
+    url, pyfunc_url = served["url"], served["pyfunc_url"]
+    assert url == f"http://127.0.0.1:{served['port']}", "the default model gets LAKESIDE_SERVE_PORT"
+    assert pyfunc_url != url
+    assert deploy.endpoints() == {TABULAR: url, PYFUNC: pyfunc_url}
+    assert pid_of(deploy, TABULAR) == served["tabular_pid"], "deploying the second model kept the first running"
 
-    assert status == 200
-    assert json.loads(body) == [0, 2]
-    assert headers["x-model-name"] == MODEL and headers["x-model-alias"] == "champion"
-    assert headers["x-request-id"]
+    answers = {}
+
+    def ask(name, target, body):
+        answers[name] = [call(target, "/invocations", body) for _ in range(5)]
+
+    senders = [threading.Thread(target=ask, args=(TABULAR, url, REFERENCE_REQUEST)),
+               threading.Thread(target=ask, args=(PYFUNC, pyfunc_url, {"inputs": TENSOR}))]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+
+    for status, headers, body in answers[TABULAR]:
+        assert (status, headers["x-model-name"], headers["x-model-version"]) == (200, TABULAR, served["first"])
+        assert json.loads(body) == expected()
+    for status, headers, body in answers[PYFUNC]:
+        assert (status, headers["x-model-name"], headers["x-model-version"]) == (200, PYFUNC, served["pyfunc_version"])
+        assert json.loads(body) == {"predictions": [6.0, 15.5]}
+    tabular_model, pyfunc_model = (json.loads(call(u, "/model")[2]) for u in (url, pyfunc_url))
+    assert (tabular_model["name"], tabular_model["version"], tabular_model["service"]) == (
+        TABULAR, served["first"], "tabular")
+    assert (pyfunc_model["name"], pyfunc_model["version"], pyfunc_model["service"]) == (
+        PYFUNC, served["pyfunc_version"], "pyfunc")
+
+
+def test_the_custom_pyfunc_takes_arrays_with_params_and_refuses_bad_tensors(served):
+    url = served["pyfunc_url"]
+    plain = call(url, "/invocations", {"inputs": TENSOR})
+    tripled = call(url, "/invocations", {"inputs": TENSOR, "params": {"factor": 3}})
+    wrong_shape = call(url, "/invocations", {"inputs": [[1.0, 2.0]]})
+    unknown_param = call(url, "/invocations", {"inputs": TENSOR, "params": {"speed": 2}})
+
+    assert (plain[0], json.loads(plain[2])) == (200, {"predictions": [6.0, 15.5]})
+    assert (tripled[0], json.loads(tripled[2])) == (200, {"predictions": [18.0, 46.5]})
+    assert wrong_shape[0] == 422 and json.loads(wrong_shape[2])["field"] == "inputs"
+    assert "(any, 3)" in json.loads(wrong_shape[2])["error"]
+    assert unknown_param[0] == 422 and json.loads(unknown_param[2])["field"] == "speed"
 
 
 @pytest.mark.parametrize("body", [
@@ -89,52 +152,54 @@ def test_the_reference_request_gets_one_prediction_per_row(server):
     {"dataframe_records": RECORDS},
     {"inputs": RECORDS},
 ])
-def test_the_mlflow_2_shapes(server, body):
-    status, _, answer = call(server["url"], "/invocations", body)
+def test_the_mlflow_2_shapes(served, body):
+    status, _, answer = call(served["url"], "/invocations", body)
 
-    assert (status, json.loads(answer)) == (200, {"predictions": [0, 2]})
+    assert status == 200
+    assert json.loads(answer)["predictions"] == expected()
 
 
 @pytest.mark.parametrize("body, raw, status, field, row", [
-    ({"columns": COLUMNS[:3], "data": [[5.2, 3.4, 1.3]]}, None, 422, "petal width (cm)", None),
+    ({"columns": COLUMNS[:1], "data": [[5.2]]}, None, 422, "rooms", None),
     ({"dataframe_records": [RECORDS[0], {**RECORDS[1], "colour": "blue"}]}, None, 422, "colour", 1),
-    ({"dataframe_records": [RECORDS[0], {**RECORDS[1], "sepal width (cm)": "wide"}]}, None, 422, "sepal width (cm)", 1),
-    (None, b'{"dataframe_records": [{"sepal length (cm)": NaN, "sepal width (cm)": 3.4, "petal length (cm)": 1.3, '
-           b'"petal width (cm)": 0.3}]}', 422, "sepal length (cm)", 0),
+    ({"dataframe_records": [RECORDS[0], {**RECORDS[1], "size": "wide"}]}, None, 422, "size", 1),
+    (None, b'{"dataframe_records": [{"size": NaN, "rooms": 3.0}]}', 422, "size", 0),
     ({"inputs": RECORDS * 26}, None, 413, None, None),
-    ({"rows": [[1, 2, 3, 4]]}, None, 400, None, None),
+    ({"rows": [[1, 2]]}, None, 400, None, None),
     (None, b'{"columns": ["a"', 400, None, None),
 ])
-def test_bad_input_is_a_clear_4xx_and_the_server_stays_up(server, body, raw, status, field, row):
-    answer_status, _, answer = call(server["url"], "/invocations", body, raw=raw)
+def test_bad_input_is_a_clear_4xx_and_the_server_stays_up(served, body, raw, status, field, row):
+    answer_status, _, answer = call(served["url"], "/invocations", body, raw=raw)
 
     assert answer_status == status
     error = json.loads(answer)
     assert error["error"]
     if field is not None:
         assert (error["field"], error.get("row")) == (field, row)
-    assert call(server["url"], "/invocations", REFERENCE_REQUEST)[0] == 200
+    assert call(served["url"], "/invocations", REFERENCE_REQUEST)[0] == 200
 
 
-def test_probes_metrics_docs_and_model(server):
-    url = server["url"]
+def test_probes_metrics_docs_and_model(served):
+    url = served["url"]
     assert call(url, "/healthz")[0] == 200 and call(url, "/readyz")[0] == 200
     status, _, metrics = call(url, "/metrics")
     assert status == 200 and "lakeside_batch_rows_bucket" in metrics and "lakeside_served_model_version" in metrics
     assert "/invocations" in json.loads(call(url, "/docs.json")[2])["paths"]
     model = json.loads(call(url, "/model")[2])
-    assert (model["name"], model["alias"]) == (MODEL, "champion")
+    assert (model["name"], model["alias"]) == (TABULAR, "champion")
     assert [c["name"] for c in model["inputs"]] == COLUMNS
 
 
-def test_the_api_key_switched_on_and_off_while_serving(server):
-    url, key_file = server["url"], server["key_file"]
+def test_the_api_key_switched_on_and_off_while_serving(served):
+    url, pyfunc_url, key_file = served["url"], served["pyfunc_url"], served["key_file"]
     assert call(url, "/invocations", REFERENCE_REQUEST)[0] == 200
     key_file.write_text("e2e-secret\n")
     try:
         assert call(url, "/invocations", REFERENCE_REQUEST)[0] == 401
+        assert call(pyfunc_url, "/invocations", {"inputs": TENSOR})[0] == 401
         assert call(url, "/invocations", REFERENCE_REQUEST, headers={"X-API-Key": "wrong"})[0] == 401
         assert call(url, "/invocations", REFERENCE_REQUEST, headers={"Authorization": "Bearer e2e-secret"})[0] == 200
+        assert call(pyfunc_url, "/invocations", {"inputs": TENSOR}, headers={"X-API-Key": "e2e-secret"})[0] == 200
         assert call(url, "/model")[0] == 401
         assert call(url, "/readyz")[0] == 200
     finally:
@@ -142,8 +207,9 @@ def test_the_api_key_switched_on_and_off_while_serving(server):
     assert call(url, "/invocations", REFERENCE_REQUEST)[0] == 200
 
 
-def test_a_new_champion_reaches_the_running_server_with_no_failed_request(server):
-    url = server["url"]
+def test_a_new_champion_reaches_the_running_server_with_no_failed_request(served):
+    url, deploy = served["url"], served["deploy"]
+    pyfunc_pid = pid_of(deploy, PYFUNC)
     seen: list[tuple[int, str]] = []
     stop = threading.Event()
 
@@ -155,8 +221,7 @@ def test_a_new_champion_reaches_the_running_server_with_no_failed_request(server
     sender = threading.Thread(target=traffic)
     sender.start()
     try:
-        second = iris.register(MODEL, seed=1)
-        promote(MODEL, second)
+        second = tiny.register_tabular(TABULAR, slope=5.0)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not any(v == second for _, v in seen[-3:]):
             time.sleep(0.5)
@@ -167,10 +232,25 @@ def test_a_new_champion_reaches_the_running_server_with_no_failed_request(server
 
     versions = [v for _, v in seen]
     assert {s for s, _ in seen} == {200}
-    assert versions[0] == server["first"] and versions[-1] == second
+    assert versions[0] == served["first"] and versions[-1] == second
     assert versions.index(second) > 0 and set(versions[versions.index(second):]) == {second}
-    assert int((server["deploy"].server_dir() / "server.pid").read_text()) == server["pid"]
-    os.kill(server["pid"], 0)
+    assert pid_of(deploy, TABULAR) == served["tabular_pid"]
+    os.kill(served["tabular_pid"], 0)
+    assert json.loads(call(url, "/invocations", REFERENCE_REQUEST)[2]) == expected(5.0)
 
-    again = server["deploy"].deploy(MODEL, target="local")
-    assert (again.version, again.action, again.bento) == (second, "unchanged", f"lakeside-{MODEL}:v{second}")
+    again = deploy.deploy(TABULAR, target="local")
+    assert (again.version, again.action, again.bento) == (second, "unchanged", f"lakeside-{TABULAR}:v{second}")
+    assert again.endpoint == url
+    assert pid_of(deploy, PYFUNC) == pyfunc_pid, "redeploying one model leaves the other's server alone"
+    assert MlflowClient().get_model_version_by_alias(TABULAR, "champion").version == second
+
+
+def test_stopping_one_model_leaves_the_other_answering(served):
+    deploy = served["deploy"]
+
+    assert deploy.stop_local(PYFUNC) == [PYFUNC]
+
+    assert deploy.endpoints() == {TABULAR: served["url"]}
+    assert call(served["url"], "/invocations", REFERENCE_REQUEST)[0] == 200
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{served['pyfunc_url']}/readyz", timeout=5)

@@ -1,15 +1,25 @@
-"""Build a Bento for a registered model's alias and put it in service.
+"""Build a Bento for a registered model's alias and put it in service; several models at once.
 
-    python -m lakeside.serving.deploy [--model loans_int_rate] [--alias champion] [--target local|bento]
-    python -m lakeside.serving.deploy --stop
+    python -m lakeside.serving.deploy [--model M] [--alias champion] [--target local|bento]
+    python -m lakeside.serving.deploy --list
+    python -m lakeside.serving.deploy --stop [--model M]
 
-``deploy`` imports the aliased version into the BentoML model store, builds the Bento
-``lakeside-<model>:v<version>`` (the model, Lakeside's code, the model's own pip requirements),
-then, with target ``local`` (the embedded default), makes the local ``bentoml serve`` on
-loopback serve it: a running server of the same model is asked to switch (``POST
-/model/reload``: no restart, no downtime), otherwise a server is (re)started. With target
-``bento`` (production) it stops after the build: ``bentoml containerize <tag>`` takes it
-from there, and running services follow the alias by themselves.
+``deploy`` picks the service class from the model's kind (registered-model tag
+``lakeside.service_kind``, see :func:`lakeside.serving.models.service_kind`), then imports
+the aliased version into the BentoML store and builds the Bento ``lakeside-<model>:v<version>``
+in a child process (:mod:`.build`, with ``BENTOML_HOME`` from the settings in its environment).
+With target ``bento`` (production) it stops there: ``bentoml containerize <tag>``.
+
+With target ``local`` (the embedded default) every model gets its own ``bentoml serve`` on
+loopback, on its own port: **one server per model**. Each server's record (``server.json``:
+model, alias, port, URL, Bento; ``server.pid``; ``server.log``) is under
+``$LAKESIDE_HOME/serving/<model>/``. The default model (``LAKESIDE_SERVE_MODEL``) gets
+``LAKESIDE_SERVE_PORT`` (3000); when none is configured, the first model deployed gets it;
+every other model the next free port above it. A model keeps its port while its server runs.
+Deploying model X never stops model Y; redeploying X asks X's running server to switch
+(``POST /model/reload``: no restart, no downtime); X's server is restarted (same port) only
+when it does not answer or serves another alias or service kind. :func:`endpoints` lists the
+running servers; ``--stop`` stops them all, ``--stop --model X`` only X's.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -26,14 +37,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lakeside import processes
-from lakeside.config import settings
-from lakeside.serving import serve_settings
+from lakeside.config import DEPLOY_TARGETS, serving, settings
+from lakeside.serving.models import ModelRef, store_name
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("local", "bento")
-SERVICE = "lakeside.serving.service:Predictor"
-INCLUDE = ["lakeside/**/*.py", "lakeside/**/*.json", "lakeside/py.typed"]
+TARGETS = DEPLOY_TARGETS
 
 
 @dataclass(frozen=True)
@@ -45,81 +54,161 @@ class Deployment:
     target: str
     endpoint: str | None = None
     action: str = "built"
+    kind: str = "tabular"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def bentoml_home() -> Path:
-    """``BENTOML_HOME``, else ``$LAKESIDE_HOME/bentoml`` (set for this process before BentoML loads)."""
-    home = Path(os.environ.get("BENTOML_HOME") or settings().home / "bentoml")
-    os.environ["BENTOML_HOME"] = str(home)
-    return home
+@dataclass(frozen=True)
+class LocalServer:
+    """A loopback server's record under ``$LAKESIDE_HOME/serving/<model>/``."""
+
+    model: str
+    alias: str
+    host: str
+    port: int
+    bento: str
+    kind: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
 
-def deploy(model: str | None = None, alias: str = "champion", target: str | None = None) -> Deployment:
-    """Build the Bento for ``model@alias`` and, for target ``local``, serve it on loopback."""
-    target = target or os.environ.get("LAKESIDE_DEPLOY_TARGET") or "local"
+def deploy(model: str, alias: str = "champion", target: str | None = None) -> Deployment:
+    """Build the Bento for ``model@alias`` and, for target ``local``, serve it on its own
+    loopback port (other models' servers keep running)."""
+    from lakeside import tracking
+    from lakeside.serving.models import resolve, service_kind
+
+    config = serving()
+    target = target or config.deploy_target
     if target not in TARGETS:
         raise ValueError(f"deploy target must be one of {TARGETS}, got {target!r}")
-    bentoml_home()
-    import mlflow
-
-    from lakeside import tracking
-    from lakeside.serving.models import import_version, resolve
-
+    if not model:
+        raise ValueError("no model to deploy: name one (--model) or set LAKESIDE_SERVE_MODEL")
     uri = tracking.tracking_uri() if target == "bento" else tracking.ensure_server()
-    mlflow.set_tracking_uri(uri)
-    model = model or serve_settings().model_name
     ref = resolve(model, alias, uri)
-    import_version(ref)
-    bento = build(ref)
+    kind = service_kind(model, ref.version, uri)
+    bento = build_bento(ref, kind, uri)
     if target == "bento":
         log.info("built %s; containerize it with `bentoml containerize %s`", bento, bento)
-        return Deployment(model, ref.version, alias, bento, target)
-    endpoint, action = serve_locally(model, alias, bento, uri)
-    return Deployment(model, ref.version, alias, bento, target, endpoint, action)
+        return Deployment(model, ref.version, alias, bento, target, kind=kind)
+    endpoint, action = serve_locally(model, alias, bento, uri, kind)
+    return Deployment(model, ref.version, alias, bento, target, endpoint, action, kind)
 
 
-def bento_tag(ref) -> str:
-    return f"lakeside-{ref.store_tag}"
+def build_bento(ref: ModelRef, kind: str, tracking_uri: str) -> str:
+    """Import ``ref`` into the BentoML store and build its Bento, in a child process; its tag."""
+    command = [sys.executable, "-m", "lakeside.serving.build", "--model", ref.name, "--version", ref.version,
+               "--alias", ref.alias or "champion", "--kind", kind]
+    if ref.run_id:
+        command += ["--run-id", ref.run_id]
+    env = {**os.environ, "BENTOML_HOME": str(serving().bentoml_home), "MLFLOW_TRACKING_URI": tracking_uri}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800,
+                          cwd=str(Path(__file__).resolve().parents[2]))
+    if done.returncode != 0:
+        raise RuntimeError(f"building the Bento of {ref.uri} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["bento"]
 
 
-def build(ref) -> str:
-    """The Bento for ``ref`` (built now unless it exists); its tag."""
-    import bentoml
-    from bentoml._internal.bento.build_config import BentoEnvSchema
-    from mlflow.pyfunc import get_model_dependencies
+def serve_locally(model: str, alias: str, bento: str, tracking_uri: str, kind: str = "tabular") -> tuple[str, str]:
+    """Make ``model``'s loopback server serve ``model@alias``: switch it if it runs, else start it."""
+    running = running_servers()
+    record = running.get(model)
+    if record is not None:
+        current = served(record.url)
+        if current and current.get("name") == model and current.get("alias") == alias and \
+                current.get("service", kind) == kind:
+            now = reload(record.url)
+            action = f"switched to version {now['version']}" if now["version"] != current["version"] else "unchanged"
+            return record.url, action
+        log.info("restarting the server of %s on port %s", model, record.port)
+        stop_local(model)
+        port = record.port
+    else:
+        port = choose_port(model, [r.port for name, r in running.items() if name != model])
+    return start_local(bento, model, alias, tracking_uri, port=port, kind=kind), "started"
 
-    tag = bento_tag(ref)
-    try:
-        bentoml.bentos.get(tag)
-        return tag
-    except bentoml.exceptions.NotFound:
-        pass
-    requirements = Path(get_model_dependencies(ref.uri)).read_text().split()
-    requirements = [r for r in requirements if not r.startswith("-")]
-    log.info("building Bento %s", tag)
-    bentoml.bentos.build(
-        SERVICE,
-        name=tag.split(":")[0],
-        version=tag.split(":")[1],
-        labels=ref.labels(),
-        description=f"Lakeside prediction service for {ref.name} version {ref.version} ({ref.alias}).",
-        include=INCLUDE,
-        envs=[BentoEnvSchema(name="LAKESIDE_SERVE_MODEL", value=ref.name),
-              BentoEnvSchema(name="LAKESIDE_SERVE_ALIAS", value=ref.alias or "champion"),
-              BentoEnvSchema(name="LAKESIDE_SERVE_MODEL_TAG", value=ref.store_tag)],
-        python={"packages": [*requirements, f"bentoml=={bentoml.__version__}", "fastapi"], "lock_packages": False},
-        models=[ref.store_tag],
-        build_ctx=str(Path(__file__).resolve().parents[2]),
+
+def choose_port(model: str, taken: list[int]) -> int:
+    """``LAKESIDE_SERVE_PORT`` for the default model (or for the first model when no default is
+    configured), else the next free port above it."""
+    config = serving()
+    base = config.port
+    owns_base = model == config.model or (config.model is None and not taken)
+    if owns_base and base not in taken and _free(config.host, base):
+        return base
+    port = base + 1
+    while port in taken or port == base or not _free(config.host, port):
+        port += 1
+    return port
+
+
+def serving_root() -> Path:
+    return settings().home / "serving"
+
+
+def server_dir(model: str) -> Path:
+    """Where ``model``'s loopback server keeps its record, pid and log."""
+    path = serving_root() / store_name(model)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def running_servers() -> dict[str, LocalServer]:
+    """The loopback servers started by :func:`start_local` that still run, by model."""
+    found = {}
+    for record_file in sorted(serving_root().glob("*/server.json")):
+        if processes.running_pid(record_file.parent / "server.pid") is None:
+            continue
+        record = LocalServer(**json.loads(record_file.read_text()))
+        found[record.model] = record
+    return found
+
+
+def endpoints() -> dict[str, str]:
+    """Model name -> URL of each running loopback server."""
+    return {model: record.url for model, record in running_servers().items()}
+
+
+def start_local(bento: str, model: str, alias: str, tracking_uri: str, port: int | None = None,
+                kind: str = "tabular", wait_s: float = 300.0) -> str:
+    """Start ``bentoml serve <bento>`` for ``model`` on loopback in the background; its URL once ready."""
+    config = serving()
+    record = LocalServer(model, alias, config.host, port or choose_port(model, list(
+        r.port for r in running_servers().values())), bento, kind)
+    env = {**os.environ, "BENTOML_HOME": str(config.bentoml_home), "MLFLOW_TRACKING_URI": tracking_uri,
+           "LAKESIDE_SERVE_MODEL": model, "LAKESIDE_SERVE_ALIAS": alias}
+    env.pop("LAKESIDE_SERVE_MODEL_TAG", None)
+    folder = server_dir(model)
+    (folder / "server.json").write_text(json.dumps(asdict(record), indent=2))
+    process = processes.start_detached(
+        [sys.executable, "-m", "bentoml", "serve", bento, "--host", record.host, "--port", str(record.port)],
+        env=env, log=folder / "server.log", pid_file=folder / "server.pid",
     )
-    return tag
+    wait_ready(record.url, wait_s, process, folder / "server.log")
+    return record.url
 
 
-def endpoint_url() -> str:
-    config = serve_settings()
-    return f"http://{config.host}:{config.port}"
+def wait_ready(url: str, wait_s: float, process: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
+    processes.wait_until(lambda: processes.answers(f"{url}/readyz"), what="bentoml serve", timeout=wait_s,
+                         log=log_path or serving_root(), process=process)
+
+
+def stop_local(model: str | None = None, wait_s: float = 30.0) -> list[str]:
+    """Stop ``model``'s loopback server, or every one when ``model`` is None; the models stopped."""
+    folders = [serving_root() / store_name(model)] if model else sorted(p.parent for p in
+                                                                       serving_root().glob("*/server.pid"))
+    stopped = []
+    for folder in folders:
+        pid_file = folder / "server.pid"
+        if processes.running_pid(pid_file) is not None:
+            record = folder / "server.json"
+            stopped.append(json.loads(record.read_text())["model"] if record.exists() else folder.name)
+        processes.stop(pid_file, wait_s)
+    return stopped
 
 
 def served(url: str, timeout: float = 3.0) -> dict | None:
@@ -132,58 +221,21 @@ def served(url: str, timeout: float = 3.0) -> dict | None:
         return None
 
 
-def serve_locally(model: str, alias: str, bento: str, tracking_uri: str) -> tuple[str, str]:
-    """Make the loopback server serve ``model@alias``: switch a running one, else start one."""
-    url = endpoint_url()
-    current = served(url)
-    if current and current["name"] == model and current.get("alias") == alias:
-        request = urllib.request.Request(f"{url}/model/reload", data=b"", method="POST", headers=_auth_headers())
-        with urllib.request.urlopen(request, timeout=300) as answer:
-            now = json.load(answer)
-        return url, f"switched to version {now['version']}" if now["version"] != current["version"] else "unchanged"
-    if current:
-        stop_local()
-    start_local(bento, model, alias, tracking_uri)
-    return url, "started"
+def reload(url: str, timeout: float = 300.0) -> dict:
+    """Ask the server at ``url`` to look its alias up now (``POST /model/reload``); what it serves then."""
+    request = urllib.request.Request(f"{url}/model/reload", data=b"", method="POST", headers=_auth_headers())
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return json.load(answer)
 
 
-def server_dir() -> Path:
-    path = settings().home / "serving"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def start_local(bento: str, model: str, alias: str, tracking_uri: str, wait_s: float = 300.0) -> str:
-    """Start ``bentoml serve <bento>`` on loopback in the background; the URL once it is ready."""
-    config = serve_settings()
-    url = endpoint_url()
-    env = {**os.environ, "BENTOML_HOME": str(bentoml_home()), "MLFLOW_TRACKING_URI": tracking_uri,
-           "LAKESIDE_SERVE_MODEL": model, "LAKESIDE_SERVE_ALIAS": alias}
-    env.pop("LAKESIDE_SERVE_MODEL_TAG", None)
-    folder = server_dir()
-    process = processes.start_detached(
-        [sys.executable, "-m", "bentoml", "serve", bento, "--host", config.host, "--port", str(config.port)],
-        env=env, log=folder / "server.log", pid_file=folder / "server.pid",
-    )
-    wait_ready(url, wait_s, process, folder / "server.log")
-    return url
-
-
-def wait_ready(url: str, wait_s: float, process: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
-    processes.wait_until(lambda: processes.answers(f"{url}/readyz"), what="bentoml serve", timeout=wait_s,
-                         log=log_path or server_dir() / "server.log", process=process)
-
-
-def stop_local(wait_s: float = 30.0) -> None:
-    """Stop the loopback server started by :func:`start_local`, if it runs."""
-    processes.stop(server_dir() / "server.pid", wait_s)
-
-
-def example_request(model: str, version: str, rows: int = 2) -> dict:
+def example_request(model: str, version: str, rows: int = 2, tracking_uri: str | None = None) -> dict:
     """A request in the reference platform's format, from the model's logged input example."""
-    import mlflow
+    from mlflow.artifacts import download_artifacts
 
-    local = Path(mlflow.artifacts.download_artifacts(f"models:/{model}/{version}/input_example.json"))
+    from lakeside import tracking
+
+    local = Path(download_artifacts(f"models:/{model}/{version}/input_example.json",
+                                    tracking_uri=tracking_uri or tracking.tracking_uri()))
     example = json.loads(local.read_text())
     return {"columns": example["columns"], "data": example["data"][:rows]}
 
@@ -205,6 +257,15 @@ def post(url: str, body: dict, timeout: float = 60) -> object:
         return json.load(answer)
 
 
+def _free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _auth_headers() -> dict[str, str]:
     from lakeside.serving.guard import current_api_key
 
@@ -214,17 +275,24 @@ def _auth_headers() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakeside.serving.deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="registered model (default: LAKESIDE_SERVE_MODEL or the loans model)")
-    parser.add_argument("--alias", default="champion")
+    parser.add_argument("--model", default=None, help="registered model (default: LAKESIDE_SERVE_MODEL)")
+    parser.add_argument("--alias", default=None, help="default: LAKESIDE_SERVE_ALIAS, else champion")
     parser.add_argument("--target", choices=TARGETS, default=None, help="default: LAKESIDE_DEPLOY_TARGET or local")
-    parser.add_argument("--stop", action="store_true", help="stop the local server instead")
+    parser.add_argument("--stop", action="store_true", help="stop the local servers (only --model's when given)")
+    parser.add_argument("--list", action="store_true", help="print the running local servers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.stop:
-        stop_local()
-        print(f"stopped the server at {endpoint_url()} (if it ran)")
+    if args.list:
+        print(json.dumps(endpoints(), indent=2))
         return 0
-    print(json.dumps(deploy(args.model, args.alias, args.target).to_dict(), indent=2))
+    if args.stop:
+        stopped = stop_local(args.model)
+        print(f"stopped the local servers of {stopped}" if stopped else "no local server was running")
+        return 0
+    model = args.model or serving().model
+    if not model:
+        parser.error("no model to deploy: pass --model NAME or set LAKESIDE_SERVE_MODEL")
+    print(json.dumps(deploy(model, args.alias or serving().alias, args.target).to_dict(), indent=2))
     return 0
 
 

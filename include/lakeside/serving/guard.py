@@ -14,20 +14,18 @@ import time
 import uuid
 from typing import Any
 
-from lakeside.serving import serve_settings
+from lakeside.config import serving
 
 log = logging.getLogger("bentoml.lakeside.requests")
 
-API_KEY_ENV = "LAKESIDE_SERVE_API_KEY"
-API_KEY_FILE_ENV = "LAKESIDE_SERVE_API_KEY_FILE"
-_KEY_FILE_CACHE: dict[str, tuple[int, str | None]] = {}
+_KEY_FILE_CACHE: dict[os.PathLike, tuple[int, str | None]] = {}
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs", "/docs.json", "/schema.json", "/"})
 
 
 class RequestGuard:
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.max_body_bytes = serve_settings().max_body_bytes
+        self.max_body_bytes = serving().max_body_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -67,11 +65,11 @@ class RequestGuard:
 def current_api_key() -> str | None:
     """``LAKESIDE_SERVE_API_KEY``, else the content of ``LAKESIDE_SERVE_API_KEY_FILE`` (read when it
     changes, so a key can be set, rotated or removed without a restart); None: no auth."""
-    key = os.environ.get(API_KEY_ENV)
-    if key:
-        return key
-    path = os.environ.get(API_KEY_FILE_ENV)
-    if not path:
+    config = serving()
+    if config.api_key:
+        return config.api_key
+    path = config.api_key_file
+    if path is None:
         return None
     try:
         stamp = os.stat(path).st_mtime_ns

@@ -1,6 +1,10 @@
 """The model a service serves: a registered MLflow model version, imported into the BentoML
 model store (``bentoml.mlflow.import_model``) with labels naming the registered model, the
 version and the run, and loaded as an MLflow pyfunc.
+
+Which service class serves it is the registered model's tag ``lakeside.service_kind``
+(``tabular`` or ``pyfunc``); without the tag, ``tabular`` when the version's signature has
+named columns, else ``pyfunc`` (:func:`service_kind`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,13 @@ from typing import Any
 
 from lakeside.serving.payloads import InputColumn, signature_columns
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bentoml.lakeside")
+
+KIND_TAG = "lakeside.service_kind"
+SERVICES = {
+    "tabular": "lakeside.serving.service:TabularService",
+    "pyfunc": "lakeside.serving.pyfunc_service:PyfuncService",
+}
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,7 @@ class ModelRef:
 
     @property
     def store_tag(self) -> str:
-        """Its tag in the BentoML model store, e.g. ``loans_int_rate:v3``."""
+        """Its tag in the BentoML model store, e.g. ``sales_forecast:v3``."""
         return f"{store_name(self.name)}:v{self.version}"
 
     @property
@@ -47,6 +57,22 @@ class ServedModel:
     signature: list[InputColumn] | None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def metadata(self):
+        return self.pyfunc.metadata
+
+    @property
+    def has_signature(self) -> bool:
+        return self.metadata.signature is not None
+
+    @property
+    def input_schema(self):
+        return self.metadata.get_input_schema()
+
+    @property
+    def params_schema(self):
+        return self.metadata.get_params_schema()
+
     def predict(self, columns: dict[str, list[Any]]) -> list[Any]:
         """Predictions for rows given column-wise (already checked against the signature)."""
         import pandas as pd
@@ -58,10 +84,15 @@ class ServedModel:
         return as_json_list(self.pyfunc.predict(frame))
 
     def describe(self) -> dict[str, Any]:
+        schema, params = self.input_schema, self.params_schema
+        if self.signature is not None:
+            inputs = [vars(c) for c in self.signature]
+        else:
+            inputs = schema.to_dict() if schema is not None else None
         return {
             "name": self.ref.name, "version": self.ref.version, "alias": self.ref.alias, "run_id": self.ref.run_id,
-            "store_tag": self.ref.store_tag, "model_uri": self.ref.uri,
-            "inputs": [vars(c) for c in self.signature] if self.signature is not None else None,
+            "store_tag": self.ref.store_tag, "model_uri": self.ref.uri, "inputs": inputs,
+            "params": params.to_dict() if params is not None else None,
         }
 
 
@@ -105,7 +136,46 @@ def load_stored(bento_model, alias: str | None = None) -> ServedModel:
                    labels.get("model_version", str(bento_model.tag.version).lstrip("v")),
                    alias or labels.get("alias") or None, labels.get("run_id") or None)
     pyfunc = bentoml.mlflow.load_model(bento_model)
+    if pyfunc.metadata.signature is None:
+        log.warning("%s version %s was logged without a signature: its requests reach the model unchecked",
+                    ref.name, ref.version)
     return ServedModel(ref, pyfunc, signature_columns(pyfunc.metadata.get_input_schema()))
+
+
+def service_kind(name: str, version: str, tracking_uri: str | None = None) -> str:
+    """The registered model's ``lakeside.service_kind`` tag, else guessed from the version's
+    signature: ``tabular`` for named columns, ``pyfunc`` otherwise."""
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
+
+    kind = MlflowClient(tracking_uri).get_registered_model(name).tags.get(KIND_TAG)
+    if kind is None:
+        mlmodel = download_artifacts(artifact_uri=f"models:/{name}/{version}/MLmodel", tracking_uri=tracking_uri)
+        signature = Model.load(mlmodel).signature
+        schema = signature.inputs if signature is not None else None
+        named_columns = schema is not None and schema.has_input_names() and not schema.is_tensor_spec()
+        kind = "tabular" if named_columns else "pyfunc"
+    if kind not in SERVICES:
+        raise ValueError(f"{name}: tag {KIND_TAG}={kind!r} names no service; known kinds: {sorted(SERVICES)}")
+    return kind
+
+
+def as_json(value: Any) -> Any:
+    """Any model output as JSON values: arrays and frames as (nested) lists, frames of several
+    columns as records, dicts value by value."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, (pd.DataFrame, pd.Series)):
+        return as_json_list(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_json(v) for v in value]
+    return _scalar(value)
 
 
 def as_json_list(predictions: Any) -> list[Any]:

@@ -1,37 +1,38 @@
-"""The prediction service through its ASGI app, on a real MLflow registry."""
+"""The tabular service through its ASGI app, on a real MLflow registry."""
 
 import mlflow
 import pytest
+from mlflow import MlflowClient
 from starlette.testclient import TestClient
-
-from lakeside.examples import iris
-from lakeside.registry import promote
 
 pytestmark = pytest.mark.usefixtures("mlflow_server")
 
-MODEL = "iris_asgi"
-REFERENCE_REQUEST = {
-    "columns": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
-    "data": [[5.2, 3.4, 1.3, 0.3], [6.0, 3.1, 5.0, 1.81]],
-}
+MODEL = "tabular_asgi"
+COLUMNS = ["size", "rooms"]
+ROWS = [[1.0, 1.0], [3.0, 2.5]]
+REFERENCE_REQUEST = {"columns": COLUMNS, "data": ROWS}
 
 
 @pytest.fixture(scope="module")
-def first_version(mlflow_server):
+def first_version(mlflow_server, tiny):
     mlflow.set_tracking_uri(mlflow_server)
-    return iris.register(MODEL)
+    return tiny.register_tabular(MODEL, slope=2.0)
 
 
 @pytest.fixture(scope="module")
 def client(first_version):
     """One app for the module (BentoML registers its metrics once per process)."""
-    from lakeside.serving.service import Predictor
+    from lakeside.serving.service import TabularService
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LAKESIDE_SERVE_MODEL", MODEL)
         patch.setenv("LAKESIDE_SERVE_MAX_ROWS", "50")
-        with TestClient(Predictor.to_asgi(), raise_server_exceptions=False) as test_client:
+        with TestClient(TabularService.to_asgi(), raise_server_exceptions=False) as test_client:
             yield test_client
+
+
+def expected(slope=2.0):
+    return pytest.approx([slope * size + 10 * rooms for size, rooms in ROWS])
 
 
 def records(request=REFERENCE_REQUEST):
@@ -42,7 +43,7 @@ def test_the_reference_request_gets_a_bare_list_with_one_class_per_row(client, f
     answer = client.post("/invocations", json=REFERENCE_REQUEST)
 
     assert answer.status_code == 200
-    assert answer.json() == [0, 2]
+    assert answer.json() == expected()
     assert answer.headers["x-model-name"] == MODEL
     assert answer.headers["x-model-version"] == first_version
     assert answer.headers["x-model-alias"] == "champion"
@@ -59,7 +60,7 @@ def test_mlflow_2_shapes_get_predictions_in_an_object(client, body):
     answer = client.post("/invocations", json=body)
 
     assert answer.status_code == 200
-    assert answer.json() == {"predictions": [0, 2]}
+    assert answer.json()["predictions"] == expected()
 
 
 def test_the_caller_s_request_id_comes_back(client):
@@ -69,10 +70,10 @@ def test_the_caller_s_request_id_comes_back(client):
 
 
 @pytest.mark.parametrize("body, status, field, row", [
-    ({"columns": REFERENCE_REQUEST["columns"][:3], "data": [[5.2, 3.4, 1.3]]}, 422, "petal width (cm)", None),
+    ({"columns": COLUMNS[:1], "data": [[5.2]]}, 422, "rooms", None),
     ({"dataframe_records": [records()[0], {**records()[1], "colour": "blue"}]}, 422, "colour", 1),
-    ({"dataframe_records": [records()[0], {**records()[1], "sepal width (cm)": "wide"}]}, 422, "sepal width (cm)", 1),
-    ({"dataframe_records": [{**records()[0], "petal length (cm)": None}]}, 422, "petal length (cm)", 0),
+    ({"dataframe_records": [records()[0], {**records()[1], "size": "wide"}]}, 422, "size", 1),
+    ({"dataframe_records": [{**records()[0], "rooms": None}]}, 422, "rooms", 0),
     ({"inputs": records() * 30}, 413, None, None),
     ({"rows": []}, 400, None, None),
 ])
@@ -104,7 +105,8 @@ def test_model_tells_what_is_served(client, first_version):
     assert answer["version"] == first_version
     assert answer["alias"] == "champion"
     assert answer["model_uri"] == f"models:/{MODEL}/{first_version}"
-    assert [c["name"] for c in answer["inputs"]] == REFERENCE_REQUEST["columns"]
+    assert [c["name"] for c in answer["inputs"]] == COLUMNS
+    assert answer["service"] == "tabular"
     assert client.get("/readyz").status_code == 200
     assert client.get("/healthz").status_code == 200
 
@@ -120,21 +122,23 @@ def test_the_api_key_when_set(client, monkeypatch):
 
     assert (missing.status_code, wrong.status_code) == (401, 401)
     assert "API key" in missing.json()["error"]
-    assert bearer.status_code == 200 and bearer.json() == [0, 2]
+    assert bearer.status_code == 200 and bearer.json() == expected()
     assert header.status_code == 200
     assert model_without.status_code == 401
     assert probe.status_code == 200
 
 
-def test_a_new_champion_is_served_after_reload_without_a_new_app(client, first_version):
-    second = iris.register(MODEL, seed=1)
-    promote(MODEL, second)
+def test_a_new_champion_is_served_after_reload_without_a_new_app(client, first_version, tiny):
+    second = tiny.register_tabular(MODEL, slope=5.0)
+    MlflowClient().set_registered_model_alias(MODEL, "champion", first_version)
 
     before = client.post("/invocations", json=REFERENCE_REQUEST)
+    MlflowClient().set_registered_model_alias(MODEL, "champion", second)
     reloaded = client.post("/model/reload").json()
     after = client.post("/invocations", json=REFERENCE_REQUEST)
 
     assert before.headers["x-model-version"] == first_version
     assert reloaded["version"] == second != first_version
-    assert after.status_code == 200 and after.json() == [0, 2]
+    assert before.json() == expected(2.0)
+    assert after.status_code == 200 and after.json() == expected(5.0)
     assert after.headers["x-model-version"] == second
