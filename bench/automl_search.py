@@ -126,15 +126,15 @@ def prepare_dataset(rows: int, args: argparse.Namespace, workdir: Path) -> dict:
     from lakeside import snapshot
     from lakeside.automl.data import prepare
     from lakeside.datasets import loans
-    from lakeside.retrain import LEAKAGE
     from lakeside.tables import Lake
+    from lakeside.usecases import get
 
     with timed(f"{rows:,} rows: generate and write silver.loans") as written:
         frame = loans.generate(rows, seed=args.seed).assign(_ingest_date="2024-01-01")
         table = Lake(workdir / f"lake-{rows}", backend="embedded").table("silver.loans")
         table.overwrite(frame, metadata={"run_id": f"bench-{NAME}"})
         pinned = snapshot.take(table, loans.SPEC.key)
-    data = prepare(pinned, TARGET, LEAKAGE[TARGET], args.cv_folds, args.seed)
+    data = prepare(pinned, TARGET, get("loans").exclude, args.cv_folds, args.seed, ordinals=dict(get("loans").ordinals))
     y_train, y_holdout = data.y_train, data.y_holdout
     by_grade = data.train.groupby("grade")[TARGET].mean()
     grade_mean = data.holdout["grade"].map(by_grade).fillna(y_train.mean()).to_numpy(dtype="float64")

@@ -210,7 +210,8 @@ def register_model(args: argparse.Namespace, workdir: Path, tracking_uri: str) -
         pinned = snapshot.take(table, ["id"])
         with report.timed(f"search: {args.family}, {args.train_rows:,} rows, budget {args.budget:.0f}s"):
             found = search(pinned, TARGET, time_budget_s=args.budget, families=[args.family], experiment=experiment,
-                           exclude=LEAKAGE, seed=args.seed, max_trials_per_family=args.trials, cv_folds=3)
+                           exclude=LEAKAGE, ordinals={"grade": tuple("ABCDEFG")}, seed=args.seed,
+                           max_trials_per_family=args.trials, cv_folds=3)
         version = register_challenger(found.best_model_uri, MODEL, tags={"family": found.best_family})
         promote(MODEL, version)
         log(f"registered {MODEL} version {version} ({found.best_family}, holdout {found.best_holdout})")

@@ -121,6 +121,8 @@ def gate(name: str, version: str, snapshot: Snapshot, target: str | None = None,
     version = str(version)
     champion = champion_version(name)
     if evaluator is None:
+        if not target:
+            raise ValueError(f"the gate of {name} needs the target column to score the holdout (or an evaluator)")
         holdout = _holdout(snapshot, target)
 
         def evaluator(model_uri: str, _snapshot: Snapshot) -> dict[str, float]:

@@ -12,9 +12,9 @@ import urllib.request
 import mlflow
 import pytest
 
-from lakeside import processes
+from lakeside import processes, retrain
+from lakeside.datasets.iris import MEASUREMENTS
 from lakeside.local import ui
-from lakeside.examples import iris
 from lakeside.serving.deploy import post, served
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def _free_port() -> int:
 def ui_env(tmp_path, monkeypatch, mlflow_server):
     monkeypatch.setenv("LAKESIDE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    monkeypatch.setenv("LAKESIDE_LOANS_MODEL", MODEL)
+    monkeypatch.setenv("LAKESIDE_MODEL_PREFIX", "ui_")
     monkeypatch.setenv("LAKESIDE_UI_AIRFLOW_PORT", str(_free_port()))
     monkeypatch.setenv("LAKESIDE_SERVE_PORT", str(_free_port()))
     mlflow.set_tracking_uri(mlflow_server)
@@ -59,8 +59,17 @@ def _trigger_and_wait(airflow: str, dag_id: str, conf: dict, timeout: float = 30
     return state, result
 
 
+def _train_iris(seed: int) -> str:
+    """A new registered version of the iris use case's model (the generic path, no gate)."""
+    retrain.refresh_reference("iris")
+    pinned = retrain.take_snapshot("iris")
+    found = retrain.train("iris", pinned, {"time_budget_s": 30, "families": ["logistic"]}, seed=seed)
+    return retrain.register("iris", found, pinned)
+
+
 def test_one_command_brings_up_the_uis_and_a_run_triggered_there_switches_the_endpoint(ui_env, mlflow_server, capsys):
-    first = iris.register(MODEL, seed=0)
+    first = _train_iris(seed=0)
+    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", first)
 
     assert ui.main([]) == 0
     printed = capsys.readouterr().out
@@ -69,21 +78,24 @@ def test_one_command_brings_up_the_uis_and_a_run_triggered_there_switches_the_en
     assert f"Airflow UI:     {airflow}" in printed
     assert f"MLflow UI:      {mlflow_server}" in printed
     assert endpoint is not None and endpoint["version"] == first
-    endpoint_url = printed.split("Bento endpoint: ")[1].split()[0]
+    endpoint_url = next(line.split()[2] for line in printed.splitlines()
+                        if line.startswith("Bento endpoint: http") and MODEL in line)
+    assert "no champion of ui_loans_int_rate yet" in printed
 
     assert processes.answers(f"{airflow}/") and ui.airflow_healthy(airflow)
     assert processes.answers(f"{mlflow_server}/")
     dags = {d["dag_id"] for d in _api(f"{airflow}/api/v2/dags")["dags"]}
-    assert {"daily_ingest", "weekly_retrain", "deploy_model"} <= dags
-    rows = {"columns": iris.COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
-    assert post(endpoint_url, rows) == [0, 2]
+    assert {"daily_ingest", "weekly_retrain", "retrain_iris", "deploy_model"} <= dags
+    rows = {"columns": MEASUREMENTS, "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
+    assert post(endpoint_url, rows) == ["setosa", "virginica"]
 
-    second = iris.register(MODEL, seed=1)
+    second = _train_iris(seed=1)
+    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", second)
     state, deployed = _trigger_and_wait(airflow, "deploy_model", {"model": MODEL})
     assert state == "success"
     assert deployed["action"] == f"switched to version {second}"
     assert served(endpoint_url)["version"] == second
-    assert post(endpoint_url, rows) == [0, 2]
+    assert post(endpoint_url, rows) == ["setosa", "virginica"]
 
     assert ui.main(["--stop"]) == 0
     assert not processes.answers(f"{airflow}/api/v2/monitor/health")

@@ -94,16 +94,16 @@ def test_first_passing_model_is_promoted_and_a_worse_one_refused(name, pinned, m
 
 def test_challenger_must_beat_champion_by_margin_and_rollback_restores(name, pinned, model_uris):
     basic = registry.register_challenger(model_uris["grade_only"], name=name)
-    assert registry.gate(name, basic, pinned, thresholds=LENIENT).promoted
+    assert registry.gate(name, basic, pinned, target="int_rate", thresholds=LENIENT).promoted
 
     same = registry.register_challenger(model_uris["grade_only"], name=name)
-    tie = registry.gate(name, same, pinned, thresholds=LENIENT)
+    tie = registry.gate(name, same, pinned, target="int_rate", thresholds=LENIENT)
     assert not tie.promoted and "does not beat the champion by the margin" in tie.reason
     assert tie.challenger_metrics == pytest.approx(tie.champion_metrics)
     assert registry.champion_version(name) == basic
 
     better = registry.register_challenger(model_uris["good"], name=name)
-    won = registry.gate(name, better, pinned, thresholds=LENIENT)
+    won = registry.gate(name, better, pinned, target="int_rate", thresholds=LENIENT)
     assert won.promoted and won.champion_version == basic and "beats the champion" in won.reason
     assert registry.champion_version(name) == better
     assert _tags(name, better)["gate.decision"] == "promoted"
@@ -118,7 +118,7 @@ def test_challenger_must_beat_champion_by_margin_and_rollback_restores(name, pin
 
 def test_first_model_failing_thresholds_is_not_promoted(name, pinned, model_uris):
     version = registry.register_challenger(model_uris["dummy"], name=name)
-    decision = registry.gate(name, version, pinned, thresholds=registry.load_thresholds("loans_int_rate"))
+    decision = registry.gate(name, version, pinned, target="int_rate", thresholds=registry.load_thresholds("loans_int_rate"))
     assert not decision.promoted and "fails the thresholds" in decision.reason
     assert registry.champion_version(name) is None
     assert _tags(name, version)["gate.decision"] == "rejected"
@@ -130,7 +130,7 @@ def test_rollback_returns_to_a_champion_set_by_hand(name, pinned, model_uris):
     by_hand = registry.register_challenger(model_uris["grade_only"], name=name)
     MlflowClient().set_registered_model_alias(name, "champion", by_hand)
     better = registry.register_challenger(model_uris["good"], name=name)
-    assert registry.gate(name, better, pinned, thresholds=LENIENT).promoted
+    assert registry.gate(name, better, pinned, target="int_rate", thresholds=LENIENT).promoted
     assert registry.rollback(name) == by_hand == registry.champion_version(name)
 
 

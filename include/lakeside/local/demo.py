@@ -61,6 +61,21 @@ def airflow(env: dict[str, str], *args: str, log: Path) -> None:
         raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {done.returncode}); log {log}:\n{tail}")
 
 
+def ensure_migrated(env: dict[str, str], log: Path) -> bool:
+    """``airflow db migrate`` unless this Airflow home's database was already migrated by this
+    Airflow version (a marker beside it); True when it ran."""
+    from importlib.metadata import version
+
+    marker = Path(env["AIRFLOW_HOME"]) / f".lakeside-migrated-{version('apache-airflow')}"
+    database = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite")
+    if marker.exists() and marker.read_text() == database:
+        return False
+    airflow(env, "db", "migrate", log=log)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(database)
+    return True
+
+
 @contextmanager
 def step(what: str):
     """Print ``what``, then how long it took."""
@@ -83,8 +98,8 @@ def run(cases: list[UseCase], search_budget_s: int | None) -> str:
     env = demo_environment()
     logs = settings().home / "logs"
     print(f"Airflow metadata: SQLite under {env['AIRFLOW_HOME']}", flush=True)
-    with step("airflow db migrate"):
-        airflow(env, "db", "migrate", log=logs / "airflow-db-migrate.log")
+    with step("airflow db migrate (once per Airflow home and version)"):
+        ensure_migrated(env, logs / "airflow-db-migrate.log")
     dates = sorted({day for case in cases if case.sources for day in case.demo.dates})
     for day in dates:
         with step(f"daily_ingest {day}"):

@@ -24,7 +24,7 @@ from pathlib import Path
 from lakeside import processes
 from lakeside.config import settings
 from lakeside import usecases
-from lakeside.local.demo import airflow, demo_environment
+from lakeside.local.demo import demo_environment, ensure_migrated
 from lakeside.usecases import UseCase
 
 DEFAULT_AIRFLOW_PORT = 8080
@@ -97,7 +97,7 @@ def start_airflow(tracking_uri: str, timeout: float = AIRFLOW_START_S) -> str:
         return url
     processes.stop(pid_file)
     env = airflow_environment(port, tracking_uri)
-    airflow(env, "db", "migrate", log=settings().home / "logs" / "airflow-db-migrate.log")
+    ensure_migrated(env, settings().home / "logs" / "airflow-db-migrate.log")
     process = processes.start_detached([sys.executable, "-m", "airflow", "standalone"], env=env,
                                        log=folder / "standalone.log", pid_file=pid_file)
     processes.wait_until(lambda: airflow_healthy(url), what="airflow standalone", timeout=timeout,
