@@ -27,13 +27,12 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from lakeside.datasets._spec import Column, SourceSpec
+from lakeside.datasets._spec import NULL_TOKENS, Column, SourceSpec
 from lakeside.landing import as_date
 from lakeside.tables import Lake
 
 log = logging.getLogger(__name__)
 
-NULL_TOKENS = ("", "n/a", "N/A", "NULL", "null")
 RAW_EXTRAS = ("_raw_line", "_missing_columns")
 CORRUPT = "_corrupt_record"
 

@@ -86,7 +86,7 @@ def test_raw_text_uses_the_public_file_formats():
 
 def test_raw_text_parses_back_to_the_same_loans():
     typed = loans.generate(300, seed=2)
-    back = loans.parse_raw(loans.to_raw(typed))
+    back = loans.SPEC.typed(loans.to_raw(typed))
     pd.testing.assert_frame_equal(back, typed, check_dtype=False)
 
 
