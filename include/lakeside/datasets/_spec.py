@@ -54,6 +54,9 @@ class SourceSpec:
     key: tuple[str, ...]
     description: str = ""
     partition_by: tuple[str, ...] = field(default_factory=tuple)
+    # A regular expression matching the summary lines an export appends (totals, not records):
+    # ingest refuses them to quarantine with their own reason, outside the refused share.
+    summary_lines: str | None = None
 
     def __post_init__(self) -> None:
         names = self.column_names
