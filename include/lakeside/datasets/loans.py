@@ -12,7 +12,10 @@ from the loan itself, so that a model has something real to learn:
 
 Raw files use the format of the public 2007-2018 file: ``term`` " 36 months", ``emp_length``
 "10+ years" / "< 1 year", ``issue_d`` and ``earliest_cr_line`` "Apr-2015"; percentages
-without a percent sign (the loader and ingest accept "13.56%" too).
+without a percent sign (the loader and ingest accept "13.56%" and " 13.56%" too). Real exports
+also carry ~100 more columns (ignored), a notice line before the header, quoted line breaks in
+``desc``, statuses such as "Does not meet the credit policy. Status:Fully Paid", and section
+and summary lines ("Total amount funded in policy code 1: ...") that ingest refuses as such.
 """
 
 from __future__ import annotations
@@ -56,13 +59,17 @@ SPEC = SourceSpec(
         Column("annual_inc", "double", min=0),
         Column("verification_status", "string", allowed=VERIFICATION),
         Column("issue_d", "month_year"),
-        Column("loan_status", "string", pattern=r"^[A-Za-z][A-Za-z :\-]*$"),
+        # "Fully Paid", "Late (31-120 days)", "Does not meet the credit policy. Status:Charged Off"
+        Column("loan_status", "string", pattern=r"^[A-Za-z][A-Za-z0-9 .:()\-]*$"),
         Column("addr_state", "string", pattern=r"^[A-Z]{2}$"),
         Column("dti", "double", required=False, min=0, max=100),
         Column("earliest_cr_line", "month_year", required=False),
         Column("revol_util", "percent", required=False, min=0, max=200),
         Column("total_pymnt", "double", min=0),
     ),
+    # The old LoanStats exports: a section line between the loans that meet the credit policy
+    # and those that do not, and the funded totals at the end.
+    summary_lines=r'^"?(Total amount funded in policy code \d+:|Loans that do not meet the credit policy)',
 )
 
 
