@@ -11,6 +11,11 @@ replace that day's partition, silver merges on the key and only rewrites rows th
 and quarantine still record what arrived and why it was refused, but silver is left as it was
 and the run fails.
 
+Files are read in parallel splits (lines numbered from each split's offset, quoted line breaks
+joined back into records), so no step holds a whole file in one partition. Summary lines of
+an export (``SourceSpec.summary_lines``) are refused with their own reason and do not count
+towards the refused share.
+
 The transforms (:func:`to_bronze`, :func:`parse`, :func:`split`) are pure DataFrame functions;
 :func:`extract` reads files and :func:`load` writes tables.
 """

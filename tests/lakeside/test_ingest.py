@@ -220,3 +220,26 @@ def test_loaders_type_text_exactly_as_ingest_does(spark, tmp_path):
         mine = [None if pd.isna(v) else v for v in pandas_typed[name].tolist()]
         theirs = [None if v is None or (isinstance(v, float) and v != v) else v for v in values]
         assert mine == theirs, name
+
+
+def test_records_and_their_numbers_survive_many_splits_and_quoted_line_breaks(spark, tmp_path):
+    """The file is read in parallel splits; a quoted field with line breaks may cross a split."""
+    lines, expected_rows, line = [HEADER + ",note"], {}, 1
+    for n in range(1, 301):
+        note = f'"first line of {n}\nsecond, with a comma\n""quoted"" third"' if n % 37 == 0 else f"plain {n}"
+        expected_rows[n] = line  # the record's first line, counted after the header
+        lines.append(f"{n},a,{n % 100},,,,,,{note}")
+        line += 1 + note.count("\n")
+    text = "\n".join(lines) + "\n"
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "2k")
+    try:
+        path = write(tmp_path, text)
+        assert spark.read.text(path).rdd.getNumPartitions() > 4
+        result = ingest.transform(ingest.extract(spark, [path], SPEC), SPEC, DAY, "run-1")
+        silver = {r["id"]: r["_row"] for r in result.silver.collect()}
+        quarantined = result.quarantine.count()
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    assert silver == expected_rows  # every record, numbered by its first line
+    assert quarantined == 0  # the quoted line breaks, commas and quotes were read as one field
