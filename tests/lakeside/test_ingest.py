@@ -225,7 +225,7 @@ def test_loaders_type_text_exactly_as_ingest_does(spark, tmp_path):
 def test_records_and_their_numbers_survive_many_splits_and_quoted_line_breaks(spark, tmp_path):
     """The file is read in parallel splits; a quoted field with line breaks may cross a split."""
     lines, expected_rows, line = [HEADER + ",note"], {}, 1
-    for n in range(1, 301):
+    for n in range(1, 801):
         note = f'"first line of {n}\nsecond, with a comma\n""quoted"" third"' if n % 37 == 0 else f"plain {n}"
         expected_rows[n] = line  # the record's first line, counted after the header
         lines.append(f"{n},a,{n % 100},,,,,,{note}")
