@@ -11,12 +11,18 @@ replace that day's partition, silver merges on the key and only rewrites rows th
 and quarantine still record what arrived and why it was refused, but silver is left as it was
 and the run fails.
 
+Files are read in parallel splits (lines numbered from each split's offset, quoted line breaks
+joined back into records), so no step holds a whole file in one partition. Summary lines of
+an export (``SourceSpec.summary_lines``) are refused with their own reason and do not count
+towards the refused share.
+
 The transforms (:func:`to_bronze`, :func:`parse`, :func:`split`) are pure DataFrame functions;
 :func:`extract` reads files and :func:`load` writes tables.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import logging
@@ -25,16 +31,15 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 
-from lakeside.datasets._spec import Column, SourceSpec
+from lakeside.datasets._spec import NULL_TOKENS, Column, SourceSpec
 from lakeside.landing import as_date
 from lakeside.tables import Lake
 
 log = logging.getLogger(__name__)
 
-NULL_TOKENS = ("", "n/a", "N/A", "NULL", "null")
 RAW_EXTRAS = ("_raw_line", "_missing_columns")
+SUMMARY_REASON = "summary line of the export (totals), not a record"
 CORRUPT = "_corrupt_record"
 
 
@@ -63,6 +68,7 @@ class IngestReport:
     rows_in: int
     rows_valid: int
     rows_rejected: int
+    rows_summary: int = 0  # of the refused: the export's summary lines, not counted in the share
     silver_inserted: int = 0
     silver_updated: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
@@ -70,7 +76,9 @@ class IngestReport:
 
     @property
     def rejected_share(self) -> float:
-        return self.rows_rejected / self.rows_in if self.rows_in else 0.0
+        """Refused records over records (summary lines are neither)."""
+        records = self.rows_in - self.rows_summary
+        return (self.rows_rejected - self.rows_summary) / records if records else 0.0
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "rejected_share": round(self.rejected_share, 6)}, indent=2)
@@ -90,39 +98,131 @@ def extract(spark: SparkSession, files: list[str], spec: SourceSpec) -> DataFram
 
 
 def read_raw_file(spark: SparkSession, path: str, spec: SourceSpec) -> DataFrame:
-    header = _header(spark, path)
-    missing = [c for c in spec.column_names if c not in header]
-    extra = [c for c in header if c not in spec.column_names]
+    """The records of one CSV file as text, read in parallel splits.
+
+    The file is read as lines (splittable, unlike Spark's ``multiLine`` CSV reader), numbered
+    from each split's offset, and lines are joined back into records where a quoted field
+    holds line breaks (an odd number of quote characters opens or closes such a field). Each
+    record is then parsed with the header's columns (``from_csv``); one whose fields do not
+    match keeps its text in ``_raw_line``. ``_row`` is the number of the record's first line
+    counted from the first line after the header: the record number, unless earlier records
+    span several lines or blank lines come between them; stable for a given file.
+    Notice lines before the header (old Lending Club exports) are skipped and logged.
+    """
+    lines = _numbered_lines(spark, path)
+    layout = _FileLayout.scan(lines, path, spec)
+    missing = [c for c in spec.column_names if c not in layout.header]
+    extra = [c for c in layout.header if c not in spec.column_names]
     if extra:
         log.warning("%s: ignoring columns %s that %s does not define", path, extra, spec.name)
-    schema = StructType([StructField(name, StringType()) for name in header] + [StructField(CORRUPT, StringType())])
-    frame = (
-        spark.read.schema(schema)
-        .option("header", True)
-        .option("multiLine", True)
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT)
-        .csv(path)
-    )
-    order = Window.orderBy(F.monotonically_increasing_id())
-    return frame.select(
-        *[(F.col(f"`{c}`") if c in header else F.lit(None).cast("string")).alias(c) for c in spec.column_names],
-        F.col(CORRUPT).alias("_raw_line"),
+    numbered = lines.select(layout.line_number().alias("_line"), "value").filter(F.col("_line") > layout.header_line)
+    records = _records(numbered, layout.multi_line_records(spark))
+    ddl = ", ".join(f"`{name.replace('`', '``')}` STRING" for name in [*layout.header, CORRUPT])
+    fields = F.from_csv("value", ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    parsed = records.filter(F.trim("value") != "").select(fields.alias("r"), "_line")
+    return parsed.select(
+        *[(F.col("r").getField(c) if c in layout.header else F.lit(None).cast("string")).alias(c)
+          for c in spec.column_names],
+        F.col("r").getField(CORRUPT).alias("_raw_line"),
         F.lit(",".join(missing) or None).cast("string").alias("_missing_columns"),
         F.lit(path).alias("_source_file"),
-        F.row_number().over(order).cast("long").alias("_row"),
+        (F.col("_line") - layout.header_line).cast("long").alias("_row"),
     )
 
 
-def _header(spark: SparkSession, path: str) -> list[str]:
-    first = spark.read.option("header", False).option("multiLine", True).csv(path).first()
-    if first is None:
-        raise EmptyLandingError(f"{path} is empty: expected a header line naming the columns")
-    names = [(value or "").strip().lstrip("\ufeff") for value in first]
+_POSITION_BITS = 33  # monotonically_increasing_id: partition id above, position within below
+
+
+def _numbered_lines(spark: SparkSession, path: str) -> DataFrame:
+    """The file's lines with their split (partition) and position in it."""
+    mid = F.monotonically_increasing_id()
+    return spark.read.text(path).select(
+        "value",
+        F.shiftright(mid, _POSITION_BITS).cast("int").alias("_split"),
+        mid.bitwiseAND(F.lit((1 << _POSITION_BITS) - 1)).alias("_position"),
+    )
+
+
+@dataclass
+class _FileLayout:
+    """What one pass over a file tells: lines per split, the header, lines opening quotes."""
+
+    path: str
+    split_offsets: list[int]
+    odd_quote_lines: list[int]
+    header: list[str]
+    header_line: int
+
+    @classmethod
+    def scan(cls, lines: DataFrame, path: str, spec: SourceSpec) -> "_FileLayout":
+        quotes = F.length("value") - F.length(F.regexp_replace("value", '"', ""))
+        stats = (
+            lines.groupBy("_split")
+            .agg(F.count(F.lit(1)).alias("lines"),
+                 F.sort_array(F.collect_list(F.when(quotes % 2 == 1, F.col("_position")))).alias("odd"))
+            .orderBy("_split").collect()
+        )
+        if not stats or sum(row["lines"] for row in stats) == 0:
+            raise EmptyLandingError(f"{path} is empty: expected a header line naming the columns")
+        offsets, odd, total = {}, [], 0
+        for row in stats:
+            offsets[row["_split"]] = total
+            odd.extend(total + position + 1 for position in row["odd"])
+            total += row["lines"]
+        splits = [offsets.get(i, 0) for i in range(max(offsets) + 1)]
+        header_line, header = _find_header([r["value"] for r in lines.limit(_MAX_PREAMBLE + 1).collect()], spec, path)
+        return cls(path, splits, [n for n in odd if n > header_line], header, header_line)
+
+    def line_number(self) -> SparkColumn:
+        """1-based line number in the file."""
+        offsets = F.array(*[F.lit(o).cast("long") for o in self.split_offsets])
+        return (F.element_at(offsets, F.col("_split") + 1) + F.col("_position") + 1).cast("long")
+
+    def multi_line_records(self, spark: SparkSession) -> DataFrame | None:
+        """(line, first line of its record) for every line of a record that spans lines.
+
+        Lines with an odd number of quotes pair up: the first opens a quoted line break, the
+        next closes it. A last unpaired one (an unbalanced quote) stays a record on its own.
+        """
+        pairs = list(zip(self.odd_quote_lines[::2], self.odd_quote_lines[1::2]))
+        if not pairs:
+            return None
+        rows = [(line, first) for first, last in pairs for line in range(first, last + 1)]
+        return spark.createDataFrame(rows, "_line long, _record long")
+
+
+_MAX_PREAMBLE = 5  # notice lines allowed before the header
+
+
+def _find_header(first_lines: list[str], spec: SourceSpec, path: str) -> tuple[int, list[str]]:
+    """(line number, column names) of the header: the first line naming the spec's key columns
+    within the first lines, else the first line."""
+    parsed = [[(v or "").strip().lstrip("\ufeff") for v in next(csv.reader([line]), [])] for line in first_lines]
+    number = next((i for i, names in enumerate(parsed) if set(spec.key) <= set(names)), 0)
+    if number:
+        log.warning("%s: skipping %d line(s) before the header: %s", path, number, first_lines[:number])
+    names = parsed[number]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"{path}: the header repeats columns {repeated}")
-    return names
+    return number + 1, names
+
+
+def _records(numbered: DataFrame, multi_line: DataFrame | None) -> DataFrame:
+    """One row per record (``value``, ``_line`` of its first line): lines, with those of a
+    record spanning lines joined by line breaks."""
+    if multi_line is None:
+        return numbered
+    tagged = numbered.join(F.broadcast(multi_line), "_line", "left")
+    single = tagged.filter(F.col("_record").isNull()).select("_line", "value")
+    joined = (
+        tagged.filter(F.col("_record").isNotNull())
+        .groupBy("_record")
+        .agg(F.array_join(F.transform(F.sort_array(F.collect_list(F.struct("_line", "value"))),
+                                      lambda part: part["value"]), "\n").alias("value"))
+        .select(F.col("_record").alias("_line"), "value")
+    )
+    return single.unionByName(joined)
 
 
 # --- transform -------------------------------------------------------------------------------
@@ -152,8 +252,12 @@ def parse(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     with_types = bronze.withColumns({_typed_name(n): expr for n, expr in typed.items()})
     column_errors = [e for c in spec.columns for e in _column_errors(c)]
     malformed = F.array(F.lit("malformed CSV record (wrong number of fields or unbalanced quotes)"))
-    errors = F.when(F.col("_raw_line").isNotNull(), malformed).otherwise(
-        F.filter(F.array(*column_errors), lambda e: e.isNotNull())
+    unreadable = F.col("_raw_line").isNotNull()
+    summary = unreadable & F.col("_raw_line").rlike(spec.summary_lines) if spec.summary_lines else F.lit(False)
+    errors = (
+        F.when(summary, F.array(F.lit(SUMMARY_REASON)))
+        .when(unreadable, malformed)
+        .otherwise(F.filter(F.array(*column_errors), lambda e: e.isNotNull()))
     )
     return _flag_duplicate_keys(with_types.withColumn("_errors", errors), spec)
 
@@ -259,10 +363,12 @@ def load(lake: Lake, batch: Batch, spec: SourceSpec, day: dt.date | str, run_id:
     cached = [batch.bronze.persist(), batch.parsed.persist()]
     bronze, silver, quarantine = batch.bronze, batch.silver, batch.quarantine
     try:
+        counts = _counts(batch.parsed)
         report = IngestReport(
             source=spec.name, logical_date=day.isoformat(), run_id=run_id, files=files,
-            rows_in=bronze.count(), rows_valid=silver.count(), rows_rejected=quarantine.count(),
-            reasons=_reason_counts(quarantine),
+            rows_in=counts["rows"], rows_valid=counts["rows"] - counts["refused"],
+            rows_rejected=counts["refused"], rows_summary=counts["summary"],
+            reasons=_reason_counts(quarantine) if counts["refused"] else {},
         )
         commit = {"run_id": run_id, "logical_date": day.isoformat(), "source": spec.name}
         this_day = f"_ingest_date = '{day.isoformat()}'"
@@ -271,20 +377,33 @@ def load(lake: Lake, batch: Batch, spec: SourceSpec, day: dt.date | str, run_id:
         tables["quarantine"].replace_where(this_day, quarantine, partition_by=["_ingest_date"], metadata=commit)
         if report.rejected_share > max_rejected_share:
             raise RejectedShareExceeded(
-                f"{spec.name} {day}: {report.rows_rejected} of {report.rows_in} rows refused "
+                f"{spec.name} {day}: {report.rows_rejected - report.rows_summary} of "
+                f"{report.rows_in - report.rows_summary} rows refused "
                 f"({report.rejected_share:.1%} > {max_rejected_share:.1%}); silver left unchanged; "
                 f"see table quarantine.{spec.name}. Reasons: {json.dumps(report.reasons)}"
             )
-        counts = tables["silver"].merge(
+        merged = tables["silver"].merge(
             silver, keys=list(spec.key), partition_by=list(spec.partition_by),
             newer_by="_ingest_date", metadata=commit,
         )
-        report.silver_inserted, report.silver_updated = counts["inserted"], counts["updated"]
+        report.silver_inserted, report.silver_updated = merged["inserted"], merged["updated"]
         report.versions = {layer: t.version() for layer, t in tables.items()}
         return report
     finally:
         for frame in cached:
             frame.unpersist()
+
+
+def _counts(parsed: DataFrame) -> dict[str, int]:
+    """Records, refused ones and refused summary lines, in one pass."""
+    refused = F.size("_errors") > 0
+    summary = F.array_contains("_errors", SUMMARY_REASON)
+    row = parsed.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.when(refused, 1)).alias("refused"),
+        F.count(F.when(summary, 1)).alias("summary"),
+    ).first()
+    return {k: int(row[k] or 0) for k in ("rows", "refused", "summary")}
 
 
 def _reason_counts(quarantine: DataFrame, top: int = 20) -> dict[str, int]:

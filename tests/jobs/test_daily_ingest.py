@@ -116,3 +116,35 @@ def test_an_empty_file_fails_clearly_and_writes_nothing(spark, lakeside_home, tm
 def test_no_landing_file_names_the_folder(spark, lakeside_home):
     with pytest.raises(FileNotFoundError, match=r"landing/loans/2024-02-01"):
         load_job().main(["--source", "loans", "--logical-date", DAY.isoformat(), "--run-id", "r1"])
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_a_real_lending_club_export_ingests_with_the_default_threshold(spark, lakeside_home, capsys):
+    """LoanStats3a's format: notice line, extra columns, " 10.65%", a quoted line break,
+    "Does not meet the credit policy. Status:...", a section line and the summary lines."""
+    path = FIXTURES / "LoanStats3a_excerpt.csv"
+    code = load_job().main(["--source", "loans", "--logical-date", DAY.isoformat(), "--run-id", "r1",
+                            "--file", str(path)])
+
+    report = json.loads(capsys.readouterr().out)
+    lake = open_lake(spark)
+    silver = lake.table("silver.loans").to_pandas().set_index("id")
+    quarantine = lake.table("quarantine.loans").to_pandas().sort_values("_row")
+    assert code == 0
+    assert (report["rows_in"], report["rows_valid"], report["rows_rejected"], report["rows_summary"]) == (15, 12, 3, 3)
+    assert report["rows_in"] == len(silver) + len(quarantine)
+    assert quarantine["_reason"].tolist() == [ingest.SUMMARY_REASON] * 3
+    assert quarantine["_raw_line"].tolist() == [
+        "Loans that do not meet the credit policy",
+        "Total amount funded in policy code 1: 460296150",
+        "Total amount funded in policy code 2: 26000",
+    ]
+    assert silver.loc[1077501, ["int_rate", "term", "emp_length", "revol_util"]].tolist() == [10.65, "36 months", 10, 83.7]
+    assert silver.loc[1075269, "int_rate"] == 7.90
+    assert silver.loc[1077430, ["loan_status", "emp_length", "total_pymnt"]].tolist() == ["Charged Off", 0, 1014.53]
+    assert silver.loc[1077175, "_row"] == 4  # the record before it spans two lines
+    assert silver.loc[1069453, "loan_status"] == "Does not meet the credit policy. Status:Fully Paid"
+    assert silver.loc[1069639, "loan_status"] == "Late (31-120 days)"
+    assert silver.loc[1069559, "issue_d"] == dt.date(2011, 12, 1)

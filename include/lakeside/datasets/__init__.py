@@ -4,6 +4,10 @@ and a deterministic generator of the same shape (``generate``).
 Sources that the daily ingest lands also define ``daily_raw(day, rows, seed)``: the text of
 one day's raw file. Adding a source to the daily ingest is adding its name below.
 
+One name per source: the module ``lakeside.datasets.<name>``, its ``SPEC.name``, the landing
+folder ``landing/<name>/``, the tables ``bronze|silver|quarantine.<name>`` and the Airflow asset
+``silver.<name>`` all use the same name.
+
 This package imports no heavy library at import time: DAG files read ``INGEST_SOURCES``.
 """
 
@@ -12,7 +16,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-ALL_SOURCES = ("loans", "paysim", "weekly_sales", "store_item", "taxi")
+ALL_SOURCES = ("loans", "paysim", "weekly_sales", "store_item", "taxi_trips", "taxi_zones")
 INGEST_SOURCES = ("loans",)
 
 

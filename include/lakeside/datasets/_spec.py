@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Cell texts that mean "no value" (after trimming), in ingest and in the loaders alike.
+NULL_TOKENS = ("", "n/a", "N/A", "NULL", "null")
+
 # kind -> silver type (Spark SQL / Delta type name)
 KIND_TYPES: dict[str, str] = {
     "string": "string",
@@ -51,6 +54,9 @@ class SourceSpec:
     key: tuple[str, ...]
     description: str = ""
     partition_by: tuple[str, ...] = field(default_factory=tuple)
+    # A regular expression matching the summary lines an export appends (totals, not records):
+    # ingest refuses them to quarantine with their own reason, outside the refused share.
+    summary_lines: str | None = None
 
     def __post_init__(self) -> None:
         names = self.column_names
@@ -73,6 +79,20 @@ class SourceSpec:
                 return c
         raise KeyError(f"source {self.name!r} has no column {name!r}")
 
+    def typed(self, raw):
+        """The spec's columns of ``raw`` (a pandas frame of text) typed by their kind.
+
+        The pandas twin of ingest's Spark typing, with the same rules: cells are trimmed, the
+        :data:`NULL_TOKENS` and unreadable cells become missing. Types follow :func:`generate`:
+        int -> int32, long -> int64 (nullable ``Int32``/``Int64`` when a value is missing),
+        double/percent -> float64, date and month_year -> ``datetime.date`` objects,
+        timestamp -> datetime64[ns], emp_length -> ``Int32``, string -> object. No rule
+        (range, allowed values, pattern) is applied: that is ingest's job.
+        """
+        import pandas as pd
+
+        return pd.DataFrame({c.name: typed_column(raw[c.name], c.kind) for c in self.columns}).reset_index(drop=True)
+
     def silver_ddl(self) -> str:
         """Spark DDL of the typed columns (without ingest metadata)."""
         return ", ".join(f"`{c.name}` {c.silver_type}" for c in self.columns)
@@ -91,3 +111,66 @@ def read_text_csv(path: str, spec: SourceSpec, what: str, optional: tuple[str, .
     if missing:
         raise ValueError(f"{path}: not a {what} file, missing columns: {', '.join(missing)}")
     return raw
+
+
+def typed_column(texts, kind: str):
+    """One column of text typed by ``kind`` (see :meth:`SourceSpec.typed`)."""
+    import numpy as np
+    import pandas as pd
+
+    text = texts.astype("string").str.strip()
+    text = text.mask(text.isin(NULL_TOKENS))
+    if kind == "string":
+        return text.astype(object).where(text.notna(), None)
+    if kind in ("int", "long"):
+        bits = 32 if kind == "int" else 64
+        whole = text.where(text.str.fullmatch(r"[+-]?\d{1,19}").fillna(False))
+        fits = whole.isna() | whole.map(lambda t: -(2 ** (bits - 1)) <= int(t) < 2 ** (bits - 1), na_action="ignore")
+        return _integers(whole.where(fits.astype(bool)).astype("Int64"), bits)
+    if kind in ("double", "percent"):
+        if kind == "percent":
+            text = text.str.replace(r"%$", "", regex=True)
+        number = pd.to_numeric(text.astype(object), errors="coerce").astype("float64")
+        return number.where(np.isfinite(number))
+    if kind == "date":
+        return _dates(text)
+    if kind == "timestamp":
+        return pd.to_datetime(text.astype(object), format="ISO8601", errors="coerce").astype("datetime64[ns]")
+    if kind == "month_year":
+        month_year = text.where(text.str.fullmatch(r"[A-Za-z]{3}-\d{4}").fillna(False))
+        return _as_dates(pd.to_datetime(month_year.astype(object), format="%b-%Y", errors="coerce"))
+    if kind == "emp_length":
+        years = text.str.extract(r"^(\d+)\+?\s*(?:years?)?$", expand=False)
+        less_than_one = text.str.fullmatch(r"<\s*1\s*years?").fillna(False)
+        value = pd.to_numeric(years, errors="coerce").where(lambda v: v < 2**31)
+        return _integers(value.mask(less_than_one, 0), 32, nullable=True)
+    raise ValueError(f"no parser for kind {kind!r}")
+
+
+def _integers(number, bits: int, nullable: bool = False):
+    """Nullable ``Int32``/``Int64`` when asked or when a value is missing, else numpy ints."""
+    number = number.astype(f"Int{bits}")
+    return number if nullable or number.isna().any() else number.astype(f"int{bits}")
+
+
+def _dates(text):
+    """ISO dates as Spark reads them: "2015-04-01", "2015-4-1", "2015-04", "2015", or a timestamp's date."""
+    import pandas as pd
+
+    parts = text.str.extract(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:[T ].*)?$")
+    frame = pd.DataFrame({
+        "year": pd.to_numeric(parts[0], errors="coerce"),
+        "month": pd.to_numeric(parts[1], errors="coerce").fillna(1),
+        "day": pd.to_numeric(parts[2], errors="coerce").fillna(1),
+    })
+    days = pd.to_datetime(frame.astype("float64"), errors="coerce") if len(frame) else pd.Series([], dtype="datetime64[ns]")
+    days.index = text.index
+    return _as_dates(days)
+
+
+def _as_dates(timestamps):
+    """datetime64 -> ``datetime.date`` objects, missing -> None."""
+    import pandas as pd
+
+    values = [None if pd.isna(t) else t.date() for t in timestamps]
+    return pd.Series(values, index=timestamps.index, dtype=object)

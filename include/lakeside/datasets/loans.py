@@ -12,7 +12,10 @@ from the loan itself, so that a model has something real to learn:
 
 Raw files use the format of the public 2007-2018 file: ``term`` " 36 months", ``emp_length``
 "10+ years" / "< 1 year", ``issue_d`` and ``earliest_cr_line`` "Apr-2015"; percentages
-without a percent sign (the loader and ingest accept "13.56%" too).
+without a percent sign (the loader and ingest accept "13.56%" and " 13.56%" too). Real exports
+also carry ~100 more columns (ignored), a notice line before the header, quoted line breaks in
+``desc``, statuses such as "Does not meet the credit policy. Status:Fully Paid", and section
+and summary lines ("Total amount funded in policy code 1: ...") that ingest refuses as such.
 """
 
 from __future__ import annotations
@@ -56,13 +59,17 @@ SPEC = SourceSpec(
         Column("annual_inc", "double", min=0),
         Column("verification_status", "string", allowed=VERIFICATION),
         Column("issue_d", "month_year"),
-        Column("loan_status", "string", pattern=r"^[A-Za-z][A-Za-z :\-]*$"),
+        # "Fully Paid", "Late (31-120 days)", "Does not meet the credit policy. Status:Charged Off"
+        Column("loan_status", "string", pattern=r"^[A-Za-z][A-Za-z0-9 .:()\-]*$"),
         Column("addr_state", "string", pattern=r"^[A-Z]{2}$"),
         Column("dti", "double", required=False, min=0, max=100),
         Column("earliest_cr_line", "month_year", required=False),
         Column("revol_util", "percent", required=False, min=0, max=200),
         Column("total_pymnt", "double", min=0),
     ),
+    # The old LoanStats exports: a section line between the loans that meet the credit policy
+    # and those that do not, and the funded totals at the end.
+    summary_lines=r'^"?(Total amount funded in policy code \d+:|Loans that do not meet the credit policy)',
 )
 
 
@@ -174,33 +181,7 @@ def load(path: str) -> pd.DataFrame:
     """
     raw = read_text_csv(path, SPEC, "Lending Club", skiprows=_preamble_lines(path))
     raw = raw[raw["id"].str.strip().str.fullmatch(r"\d+")]
-    return parse_raw(raw[SPEC.column_names])
-
-
-def parse_raw(raw: pd.DataFrame) -> pd.DataFrame:
-    """Typed loans from raw text (the pandas twin of the Spark parsing in ingest)."""
-    def number(col: str) -> pd.Series:
-        text = raw[col].astype(str).str.strip().str.rstrip("%")
-        return pd.to_numeric(text.replace("", np.nan), errors="coerce")
-
-    out = pd.DataFrame({
-        "id": number("id").astype("int64"),
-        "loan_amnt": number("loan_amnt").astype("float64"),
-        "term": raw["term"].str.strip(),
-        "int_rate": number("int_rate"),
-        "grade": raw["grade"].str.strip(),
-        "emp_length": raw["emp_length"].map(_emp_length_value).astype("Int32"),
-        "annual_inc": number("annual_inc"),
-        "verification_status": raw["verification_status"].str.strip(),
-        "issue_d": _month_year_values(raw["issue_d"]),
-        "loan_status": raw["loan_status"].str.strip(),
-        "addr_state": raw["addr_state"].str.strip(),
-        "dti": number("dti"),
-        "earliest_cr_line": _month_year_values(raw["earliest_cr_line"]),
-        "revol_util": number("revol_util"),
-        "total_pymnt": number("total_pymnt"),
-    })
-    return out.reset_index(drop=True)
+    return SPEC.typed(raw)
 
 
 def _issue_months(rng: np.random.Generator, rows: int, issue_month: dt.date | str | None) -> list[dt.date]:
@@ -244,24 +225,8 @@ def _emp_length_text(years) -> str:
     return "10+ years" if years >= 10 else "< 1 year" if years == 0 else f"{years} year{'s' if years > 1 else ''}"
 
 
-def _emp_length_value(text) -> int | None:
-    text = str(text).strip()
-    if text in {"", "n/a", "nan", "None"}:
-        return None
-    if text.startswith("<"):
-        return 0
-    digits = "".join(ch for ch in text if ch.isdigit())
-    return int(digits) if digits else None
-
-
 def _month_year_text(day) -> str:
     return "" if day is None or pd.isna(day) else pd.Timestamp(day).strftime("%b-%Y")
-
-
-def _month_year_values(texts: pd.Series) -> pd.Series:
-    """"Apr-2015" -> date(2015, 4, 1); unreadable or empty -> None (one vectorised parse)."""
-    parsed = pd.to_datetime(texts.astype(str).str.strip(), format="%b-%Y", errors="coerce")
-    return pd.Series([None if pd.isna(t) else t.date() for t in parsed], index=texts.index, dtype=object)
 
 
 def _preamble_lines(path: str) -> int:

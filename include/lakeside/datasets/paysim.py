@@ -115,16 +115,7 @@ def rule_label(df: pd.DataFrame) -> pd.Series:
 def load(path: str) -> pd.DataFrame:
     """Read the public PaySim CSV (local path or URL, may be zipped) into :func:`generate`'s shape."""
     raw = read_text_csv(path, SPEC, "PaySim")
-    return parse_raw(raw[SPEC.column_names])
-
-
-def parse_raw(raw: pd.DataFrame) -> pd.DataFrame:
-    """Typed rows from the raw text columns."""
-    typed = {
-        name: raw[name].str.strip() if dtype is object else pd.to_numeric(raw[name]).astype(dtype)
-        for name, dtype in _DTYPES.items()
-    }
-    return pd.DataFrame(typed).reset_index(drop=True)
+    return SPEC.typed(raw)
 
 
 def to_raw(df: pd.DataFrame) -> pd.DataFrame:

@@ -77,17 +77,7 @@ def generate(
 def load(path: str) -> pd.DataFrame:
     """Read the Kaggle ``train.csv`` (local path or URL) into :func:`generate`'s shape."""
     raw = read_text_csv(path, SPEC, "store-item sales")
-    return parse_raw(raw[SPEC.column_names])
-
-
-def parse_raw(raw: pd.DataFrame) -> pd.DataFrame:
-    """Typed rows from the raw text columns."""
-    return pd.DataFrame({
-        "date": pd.to_datetime(raw["date"].str.strip(), format="%Y-%m-%d").dt.date.astype(object),
-        "store": pd.to_numeric(raw["store"]).astype("int32"),
-        "item": pd.to_numeric(raw["item"]).astype("int32"),
-        "sales": pd.to_numeric(raw["sales"]).astype("int32"),
-    }).reset_index(drop=True)
+    return SPEC.typed(raw)
 
 
 def to_raw(df: pd.DataFrame) -> pd.DataFrame:

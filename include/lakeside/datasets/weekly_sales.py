@@ -96,17 +96,7 @@ def generate(products: int = PRODUCTS, weeks: int = WEEKS, seed: int = 0) -> pd.
 def load(path: str) -> pd.DataFrame:
     """Read the UCI CSV (local path or URL) into :func:`generate`'s shape (52 weeks)."""
     raw = read_text_csv(path, SPEC, "weekly sales")
-    return parse_raw(raw[SPEC.column_names])
-
-
-def parse_raw(raw: pd.DataFrame) -> pd.DataFrame:
-    """Typed rows from the raw text columns."""
-    typed = {
-        c.name: raw[c.name].str.strip() if c.kind == "string"
-        else pd.to_numeric(raw[c.name]).astype("int32" if c.kind == "int" else "float64")
-        for c in SPEC.columns
-    }
-    return pd.DataFrame(typed).reset_index(drop=True)
+    return SPEC.typed(raw)
 
 
 def to_raw(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,5 @@
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -86,7 +87,7 @@ def test_raw_text_uses_the_public_file_formats():
 
 def test_raw_text_parses_back_to_the_same_loans():
     typed = loans.generate(300, seed=2)
-    back = loans.parse_raw(loans.to_raw(typed))
+    back = loans.SPEC.typed(loans.to_raw(typed))
     pd.testing.assert_frame_equal(back, typed, check_dtype=False)
 
 
@@ -117,3 +118,11 @@ def test_faults_break_about_the_asked_share_and_duplicate_some_keys():
     assert len(broken) == len(raw) + duplicates
     assert 0.02 * len(raw) < changed + duplicates < 0.08 * len(raw)
     pd.testing.assert_frame_equal(broken, faults.inject(raw, loans.SPEC, share=0.05, seed=1))
+
+
+def test_load_reads_a_real_export_with_its_quirks():
+    frame = loans.load(str(Path(__file__).resolve().parents[2] / "fixtures" / "LoanStats3a_excerpt.csv"))
+    assert len(frame) == 12 and frame["id"].is_unique
+    first = frame.set_index("id").loc[1075269]
+    assert (first["int_rate"], first["term"], first["emp_length"]) == (7.90, "36 months", 3)
+    assert "Does not meet the credit policy. Status:Fully Paid" in set(frame["loan_status"])

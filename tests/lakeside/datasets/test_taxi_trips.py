@@ -1,11 +1,9 @@
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
-from lakeside.datasets import taxi
+from lakeside.datasets import taxi_trips, taxi_zones
 
 YELLOW_2015_LINES = """\
 VendorID,tpep_pickup_datetime,tpep_dropoff_datetime,passenger_count,trip_distance,pickup_longitude,pickup_latitude,RateCodeID,store_and_fwd_flag,dropoff_longitude,dropoff_latitude,payment_type,fare_amount,extra,mta_tax,tip_amount,tolls_amount,improvement_surcharge,total_amount
@@ -21,7 +19,7 @@ HUDSON = (-74.012, 40.760)
 
 @pytest.fixture(scope="module")
 def nta() -> pd.DataFrame:
-    return taxi.zones()
+    return taxi_zones.generate()
 
 
 @pytest.fixture(scope="module")
@@ -42,19 +40,19 @@ def locate(nta):
 
 @pytest.fixture(scope="module")
 def trips() -> pd.DataFrame:
-    return taxi.generate(20_000, seed=1)
+    return taxi_trips.generate(20_000, seed=1)
 
 
 def test_columns_and_dtypes_follow_the_spec(trips):
-    assert list(trips.columns) == taxi.SPEC.column_names
+    assert list(trips.columns) == taxi_trips.SPEC.column_names
     kinds = {"long": "int64", "int": "int32", "double": "float64", "timestamp": "datetime64[ns]"}
-    for column in taxi.SPEC.columns:
+    for column in taxi_trips.SPEC.columns:
         assert str(trips[column.name].dtype) == kinds[column.kind], column.name
 
 
 def test_same_seed_same_frame_other_seed_other_frame():
-    pd.testing.assert_frame_equal(taxi.generate(500, seed=2), taxi.generate(500, seed=2))
-    assert not taxi.generate(500, seed=2).equals(taxi.generate(500, seed=3))
+    pd.testing.assert_frame_equal(taxi_trips.generate(500, seed=2), taxi_trips.generate(500, seed=2))
+    assert not taxi_trips.generate(500, seed=2).equals(taxi_trips.generate(500, seed=3))
 
 
 def test_trips_happen_on_the_day_with_unique_ids(trips):
@@ -69,7 +67,7 @@ def test_trips_happen_on_the_day_with_unique_ids(trips):
 
 def test_trip_distance_is_about_1_3_times_the_straight_line(trips):
     real_gps = (trips["pickup_longitude"] != 0) & (trips["dropoff_longitude"] != 0)
-    crow = taxi._haversine_miles(trips["pickup_longitude"], trips["pickup_latitude"],
+    crow = taxi_trips._haversine_miles(trips["pickup_longitude"], trips["pickup_latitude"],
                                  trips["dropoff_longitude"], trips["dropoff_latitude"])
     usable = real_gps & (crow > 0.3) & (crow < 30)
     ratio = trips.loc[usable, "trip_distance"] / crow[usable]
@@ -79,7 +77,7 @@ def test_trip_distance_is_about_1_3_times_the_straight_line(trips):
 
 def test_fares_follow_the_2015_meter(trips):
     fare, miles = trips["fare_amount"], trips["trip_distance"]
-    flat = fare == taxi.JFK_FLAT_FARE
+    flat = fare == taxi_trips.JFK_FLAT_FARE
     assert 0.01 < flat.mean() < 0.08
     metered = fare[~flat]
     distance_part = 2.5 + 0.5 * np.floor(miles[~flat] * 5)
@@ -126,103 +124,29 @@ def test_known_places_fall_in_the_zone_shapely_finds(locate):
 
 
 def test_every_hotspot_lies_in_its_borough(locate):
-    _, borough = locate([h.lon for h in taxi.HOTSPOTS], [h.lat for h in taxi.HOTSPOTS])
-    assert borough.tolist() == [h.borough for h in taxi.HOTSPOTS]
-
-
-def test_nta_zones_from_the_packaged_boundaries(nta):
-    assert list(nta.columns) == taxi.ZONES_SPEC.column_names
-    assert len(nta) == 262 and nta["zone_id"].is_unique
-    assert set(nta["borough"]) == {"Manhattan", "Brooklyn", "Queens", "Bronx", "Staten Island"}
-    geometries = shapely.from_wkt(nta["geometry_wkt"].to_numpy())
-    assert set(shapely.get_type_id(geometries)) <= {3, 6}  # Polygon, MultiPolygon
-    nta.loc[0, "zone"] = "changed"
-    assert taxi.zones().loc[0, "zone"] != "changed"
-
-
-def test_borough_zones():
-    boroughs = taxi.zones("borough")
-    assert sorted(boroughs["zone"]) == ["Bronx", "Brooklyn", "Manhattan", "Queens", "Staten Island"]
-    assert (boroughs["zone"] == boroughs["borough"]).all()
-    with pytest.raises(ValueError, match="zone level"):
-        taxi.zones("precinct")
-
-
-def _square(lon: float, lat: float, half: float = 0.002) -> list:
-    return [[[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
-             [lon - half, lat + half], [lon - half, lat - half]]]
-
-
-def test_load_zones_reads_the_taxi_zones_geojson(tmp_path):
-    features = [
-        {"type": "Feature", "properties": {"OBJECTID": 1, "Shape_Leng": 0.11, "Shape_Area": 0.0007,
-                                           "zone": "Newark Airport", "LocationID": 1, "borough": "EWR"},
-         "geometry": {"type": "Polygon", "coordinates": _square(-74.175, 40.69)}},
-        {"type": "Feature", "properties": {"OBJECTID": 56, "Shape_Leng": 0.05, "Shape_Area": 0.0001,
-                                           "zone": "Corona", "LocationID": 56, "borough": "Queens"},
-         "geometry": {"type": "Polygon", "coordinates": _square(-73.86, 40.745)}},
-        {"type": "Feature", "properties": {"OBJECTID": 57, "Shape_Leng": 0.02, "Shape_Area": 0.00002,
-                                           "zone": "Corona", "LocationID": 56, "borough": "Queens"},
-         "geometry": {"type": "Polygon", "coordinates": _square(-73.85, 40.745)}},
-    ]
-    path = tmp_path / "taxi_zones.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-    zones = taxi.load_zones(str(path))
-    assert list(zones.columns) == taxi.ZONES_SPEC.column_names
-    assert zones[["zone_id", "zone", "borough"]].values.tolist() == [["1", "Newark Airport", "EWR"],
-                                                                     ["56", "Corona", "Queens"]]
-    corona = shapely.from_wkt(zones.loc[1, "geometry_wkt"])
-    assert corona.contains(shapely.Point(-73.86, 40.745)) and corona.contains(shapely.Point(-73.85, 40.745))
-
-
-def test_load_zones_reads_a_csv_with_wkt(tmp_path):
-    path = tmp_path / "taxi_zones.csv"
-    path.write_text(
-        "OBJECTID,Shape_Leng,the_geom,Shape_Area,zone,LocationID,borough\n"
-        '43,0.0997,"MULTIPOLYGON (((-73.9582 40.8007, -73.9818 40.7683, -73.9730 40.7645, '
-        '-73.9493 40.7969, -73.9582 40.8007)))",0.000380,Central Park,43,Manhattan\n'
-    )
-    zones = taxi.load_zones(str(path))
-    assert zones[["zone_id", "zone", "borough"]].values.tolist() == [["43", "Central Park", "Manhattan"]]
-    assert shapely.from_wkt(zones.loc[0, "geometry_wkt"]).contains(shapely.Point(-73.9654, 40.7829))
-
-
-def test_load_zones_names_what_is_missing(tmp_path):
-    csv_path = tmp_path / "zones.csv"
-    csv_path.write_text('zone,the_geom\nA,"POLYGON ((0 0, 1 0, 1 1, 0 0))"\n')
-    with pytest.raises(ValueError, match="missing columns: borough"):
-        taxi.load_zones(str(csv_path))
-    bad_wkt = tmp_path / "bad.csv"
-    bad_wkt.write_text("zone,borough,geometry_wkt\nA,Queens,POLYGON((0 0\n")
-    with pytest.raises(ValueError, match="invalid WKT"):
-        taxi.load_zones(str(bad_wkt))
-    geojson_path = tmp_path / "zones.geojson"
-    feature = {"type": "Feature", "properties": {"zone": "A"},
-               "geometry": {"type": "Polygon", "coordinates": _square(0, 0)}}
-    geojson_path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
-    with pytest.raises(ValueError, match="borough"):
-        taxi.load_zones(str(geojson_path))
+    _, borough = locate([h.lon for h in taxi_trips.HOTSPOTS], [h.lat for h in taxi_trips.HOTSPOTS])
+    assert borough.tolist() == [h.borough for h in taxi_trips.HOTSPOTS]
 
 
 def test_load_reads_a_2015_yellow_file(tmp_path):
     path = tmp_path / "yellow_tripdata_2015-01.csv"
     path.write_text(YELLOW_2015_LINES)
-    loaded = taxi.load(str(path))
-    assert list(loaded.columns) == taxi.SPEC.column_names
-    assert loaded.dtypes.equals(taxi.generate(5).dtypes)
+    loaded = taxi_trips.load(str(path))
+    assert list(loaded.columns) == taxi_trips.SPEC.column_names
+    assert loaded.dtypes.equals(taxi_trips.generate(5).dtypes)
     assert loaded["trip_id"].tolist() == [1, 2, 3]
     first = loaded.iloc[0]
     assert first["tpep_pickup_datetime"] == pd.Timestamp("2015-01-15 19:05:39")
     assert first["pickup_longitude"] == -73.993896484375 and first["total_amount"] == 17.05
     assert (loaded.loc[2, ["pickup_longitude", "pickup_latitude"]] == 0).all()
-    assert taxi.load(str(path), first_trip_id=1001)["trip_id"].tolist() == [1001, 1002, 1003]
+    assert taxi_trips.load(str(path), first_trip_id=1001)["trip_id"].tolist() == [1001, 1002, 1003]
 
 
 def test_generated_trips_survive_the_text_format(tmp_path):
-    trips = taxi.generate(2_000, seed=6, day="2015-06-01")
+    trips = taxi_trips.generate(2_000, seed=6, day="2015-06-01")
     path = tmp_path / "trips.csv"
-    taxi.to_raw(trips).to_csv(path, index=False)
-    pd.testing.assert_frame_equal(taxi.load(str(path)), trips)
+    taxi_trips.to_raw(trips).to_csv(path, index=False)
+    pd.testing.assert_frame_equal(taxi_trips.load(str(path)), trips)
 
 
 def test_load_of_a_location_id_era_file_names_the_missing_coordinates(tmp_path):
@@ -234,4 +158,4 @@ def test_load_of_a_location_id_era_file_names_the_missing_coordinates(tmp_path):
         "1,2017-01-09 11:13:28,2017-01-09 11:25:45,1,3.30,1,N,263,161,1,12.5,0,0.5,2,0,0.3,15.3\n"
     )
     with pytest.raises(ValueError, match="pickup_longitude, pickup_latitude, dropoff_longitude, dropoff_latitude"):
-        taxi.load(str(path))
+        taxi_trips.load(str(path))
