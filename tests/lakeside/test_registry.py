@@ -154,6 +154,8 @@ def test_thresholds_missing_or_invalid_give_clear_errors(tmp_path, monkeypatch):
     (tmp_path / "typo.json").write_text(json.dumps({"metric": "rmse", "min_relative_improvment": 0.01}))
     with pytest.raises(registry.InvalidThresholdsError, match="unknown keys"):
         registry.load_thresholds("typo")
-    (tmp_path / "bad_bound.json").write_text(json.dumps({"max": {"accuracy": 0.9}}))
-    with pytest.raises(registry.InvalidThresholdsError, match="max.accuracy"):
+    (tmp_path / "bad_bound.json").write_text(json.dumps({"max": {"acuracy": 0.9}}))
+    with pytest.raises(registry.InvalidThresholdsError, match="max.acuracy"):
         registry.load_thresholds("bad_bound")
+    (tmp_path / "binary.json").write_text(json.dumps({"metric": "pr_auc", "min": {"recall": 0.6}}))
+    assert registry.load_thresholds("binary")["lower_is_better"] is False

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-ALL_SOURCES = ("loans", "paysim", "weekly_sales", "store_item", "taxi_trips", "taxi_zones")
+ALL_SOURCES = ("loans", "paysim", "weekly_sales", "store_item", "taxi_trips", "taxi_zones", "iris")
 INGEST_SOURCES = ("loans",)
 
 

@@ -12,8 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from lakeside.datasets._spec import Column, SourceSpec
+
 MEASUREMENTS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 SPECIES = ("setosa", "versicolor", "virginica")
+
+SPEC = SourceSpec(
+    name="iris",
+    description="Fisher's iris flowers, one row per flower (reference table reference.iris; key: id).",
+    key=("id",),
+    columns=(Column("id", "long", min=0), *(Column(m, "double", min=0, max=100) for m in MEASUREMENTS),
+             Column("species", "string", allowed=SPECIES)),
+)
 
 
 def load(path: str | None = None) -> pd.DataFrame:
