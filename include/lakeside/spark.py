@@ -44,6 +44,9 @@ def delta_conf() -> dict[str, str]:
     if not (packages or jars):
         return {}
     conf = dict(DELTA_SESSION_CONF)
+    # Delta rebuilds a table's state in 50 partitions by default: 50 tasks per snapshot, which
+    # dominates small tables on a few cores. Same knob as the session's shuffle partitions.
+    conf["spark.databricks.delta.snapshotPartitions"] = str(settings().spark_shuffle_partitions)
     if packages:
         conf["spark.jars.packages"] = packages
     if jars:

@@ -18,6 +18,7 @@ from lakeside.tables._schema import FieldType, fields_of_spark
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
 def delta_connector_available(spark) -> bool:
@@ -103,7 +104,12 @@ class SparkDeltaBackend:
 
     def vacuum(self, uri: str, retention_hours: int, dry_run: bool) -> list[str]:
         target = f"delta.`{uri}`"
-        with _session_setting(self.spark, RETENTION_CHECK, "false"):
+        # VACUUM lists files in one task per partition-discovery slot (10,000 by default):
+        # minutes on a small local session. More tasks than cores gain nothing.
+        cores = max(1, self.spark.sparkContext.defaultParallelism)
+        listing = str(cores) if int(self.spark.conf.get(LISTING_PARALLELISM)) > cores else None
+        with _session_setting(self.spark, RETENTION_CHECK, "false"), \
+                _session_setting(self.spark, LISTING_PARALLELISM, listing):
             listed = self.spark.sql(f"VACUUM {target} RETAIN {int(retention_hours)} HOURS DRY RUN").collect()
             if not dry_run:
                 self.spark.sql(f"VACUUM {target} RETAIN {int(retention_hours)} HOURS")
