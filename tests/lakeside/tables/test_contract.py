@@ -218,7 +218,7 @@ STAMPS = ["2024-01-01 00:00:00", "2024-03-31 01:30:00.123456", None]
 
 def test_pandas_and_spark_timestamps_are_the_same_utc_instants(lake, spark):
     """One timestamp rule: naive pandas datetimes are UTC instants, like Spark's timestamps."""
-    naive = pd.to_datetime(pd.Series(STAMPS))
+    naive = pd.to_datetime(pd.Series(STAMPS), format="ISO8601")
     from_pandas = lake.table("silver.from_pandas")
     from_pandas.overwrite(pd.DataFrame({"id": [1, 2, 3], "at": naive}))
     from_spark = lake.table("silver.from_spark")
