@@ -223,10 +223,10 @@ def test_pandas_and_spark_timestamps_are_the_same_utc_instants(lake, spark):
     from_pandas.overwrite(pd.DataFrame({"id": [1, 2, 3], "at": naive}))
     from_spark = lake.table("silver.from_spark")
     from_spark.overwrite(spark.createDataFrame(
-        [(i + 1, s) for i, s in enumerate(STAMPS)], "id bigint, at string").selectExpr("id", "timestamp(at) AS at"))
+        [(i + 1, s) for i, s in enumerate(STAMPS)], "id bigint, at string").selectExpr("id", "CAST(at AS TIMESTAMP) AS at"))
     from_ntz = lake.table("silver.from_ntz")
     from_ntz.overwrite(spark.createDataFrame(
-        [(i + 1, s) for i, s in enumerate(STAMPS)], "id bigint, at string").selectExpr("id", "timestamp_ntz(at) AS at"))
+        [(i + 1, s) for i, s in enumerate(STAMPS)], "id bigint, at string").selectExpr("id", "CAST(at AS TIMESTAMP_NTZ) AS at"))
 
     for table in (from_pandas, from_spark, from_ntz):
         assert [(f.name, f.type) for f in table.fields()] == [("id", "long"), ("at", "timestamp")]
