@@ -7,16 +7,23 @@ BIN := $(CURDIR)/$(VENV)/bin
 export LAKESIDE_HOME ?= $(CURDIR)/.lakeside
 export PYSPARK_PYTHON := $(BIN)/python
 export PATH := $(BIN):$(PATH)
+# The Delta Lake Spark connector's jars, fetched by `make setup` with mvn; lakeside.config finds
+# them here when LAKESIDE_DELTA_JARS is unset.
+DELTA_JARS := $(CURDIR)/.cache/delta-jars
 
 .PHONY: setup demo ui ui-stop test test-fast clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(DELTA_JARS)/COORDINATE
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet -p $(BIN)/python -r requirements.txt -e .
 	touch $@
+
+# Offline, setup still succeeds: the spark-delta backend and its tests are then unavailable.
+$(DELTA_JARS)/COORDINATE: $(VENV)/.installed docker/fetch_delta_jars.py
+	$(BIN)/python docker/fetch_delta_jars.py $(DELTA_JARS) || true
 
 demo: setup
 	$(BIN)/python -m lakeside.local.demo

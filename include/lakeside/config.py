@@ -159,3 +159,27 @@ def serving() -> ServingSettings:
         api_key=env(SERVE_API_KEY_ENV) or None,
         api_key_file=Path(key_file) if key_file else None,
     )
+
+
+# --- The Delta Lake Spark connector's jars ---------------------------------------------------
+
+DELTA_JARS_FOLDER = Path(__file__).resolve().parents[2] / ".cache" / "delta-jars"
+"""Where ``make setup`` puts the connector in a checkout (``docker/fetch_delta_jars.py``)."""
+
+
+def delta_jars() -> list[str]:
+    """The jars that give Spark sessions the Delta Lake connector (spark-delta backend).
+
+    ``LAKESIDE_DELTA_JARS``: comma-separated jar files or folders of jars (the Docker image sets
+    it). Unset: the jars ``make setup`` fetched into the checkout's ``.cache/delta-jars``, if any.
+    Set but empty: none. The paths are absolute, so spark-submitted jobs get the same list.
+    """
+    raw = os.environ.get("LAKESIDE_DELTA_JARS")
+    entries = [DELTA_JARS_FOLDER] if raw is None else [Path(p.strip()) for p in raw.split(",") if p.strip()]
+    jars: list[str] = []
+    for entry in entries:
+        if entry.is_dir():
+            jars += sorted(str(jar.absolute()) for jar in entry.glob("*.jar"))
+        elif raw is not None:
+            jars.append(str(entry.absolute()))
+    return jars

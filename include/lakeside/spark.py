@@ -3,7 +3,8 @@
 ``LAKESIDE_SPARK_MASTER`` picks the master (``local[*]``, ``spark://host:7077``, ``yarn``,
 ``k8s://...``). Under ``spark-submit`` the submitted configuration wins and nothing here
 overrides it. The Delta Lake connector is added when ``LAKESIDE_DELTA_PACKAGES`` (Maven
-coordinates, needs a reachable repository) or ``LAKESIDE_DELTA_JARS`` (local jar paths) is set.
+coordinates, needs a reachable repository) is set or :func:`lakeside.config.delta_jars` finds
+jars (``LAKESIDE_DELTA_JARS``, else those ``make setup`` fetched).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lakeside.config import settings
+from lakeside.config import delta_jars, settings
 
 DELTA_SESSION_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -39,14 +40,17 @@ def session_conf(app_name: str = "lakeside") -> dict[str, str]:
 
 def delta_conf() -> dict[str, str]:
     packages = os.environ.get("LAKESIDE_DELTA_PACKAGES", "").strip()
-    jars = os.environ.get("LAKESIDE_DELTA_JARS", "").strip()
+    jars = delta_jars()
     if not (packages or jars):
         return {}
     conf = dict(DELTA_SESSION_CONF)
+    # Delta rebuilds a table's state in 50 partitions by default: 50 tasks per snapshot, which
+    # dominates small tables on a few cores. Same knob as the session's shuffle partitions.
+    conf["spark.databricks.delta.snapshotPartitions"] = str(settings().spark_shuffle_partitions)
     if packages:
         conf["spark.jars.packages"] = packages
     if jars:
-        conf["spark.jars"] = jars
+        conf["spark.jars"] = ",".join(jars)
     return conf
 
 
@@ -54,7 +58,6 @@ def get_spark(app_name: str = "lakeside", master: str | None = None):
     """The active session, or a new one configured for Lakeside."""
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     if not _under_spark_submit():
         config = settings()
@@ -64,6 +67,10 @@ def get_spark(app_name: str = "lakeside", master: str | None = None):
         for key, value in session_conf(app_name).items():
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    if not _under_spark_submit() and "PYSPARK_PYTHON" not in os.environ:
+        # PySpark picks the workers' Python from that variable alone (spark.pyspark.python only
+        # reaches it through spark-submit); UDFs read it from the context when they are made.
+        spark.sparkContext.pythonExec = session_conf(app_name)["spark.pyspark.python"]
     spark.sparkContext.setLogLevel(os.environ.get("LAKESIDE_SPARK_LOG_LEVEL", "WARN"))
     return spark
 

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakeside.tables._data import is_spark_frame, to_arrow
+from lakeside.tables._data import is_spark_frame, prepare, to_arrow
 from lakeside.tables._embedded import EmbeddedBackend
 from lakeside.tables._schema import (
     FieldType,
@@ -91,6 +91,7 @@ class Table:
     def overwrite(self, data: Any, partition_by: list[str] | None = None, *,
                   metadata: dict[str, str] | None = None) -> int:
         """Create the table, or replace all its rows (the schema must stay the same)."""
+        data = prepare(data)
         if self.exists():
             self._check_schema(data)
             partition_by = self.partition_columns()
@@ -113,6 +114,7 @@ class Table:
 
         Every row of ``data`` must match the predicate. Creates the table when it is absent.
         """
+        data = prepare(data)
         if not self.exists():
             return self.overwrite(data, partition_by, metadata=metadata)
         self._check_schema(data)
@@ -130,6 +132,7 @@ class Table:
         Creates the table when it is absent.
         """
         keys = list(keys)
+        data = prepare(data)
         _check_unique_keys(self.name, data, keys)
         if not self.exists():
             self.overwrite(data, partition_by, metadata=metadata)

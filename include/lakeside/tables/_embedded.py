@@ -3,18 +3,22 @@
 Spark reads an embedded table through the table's current file list (with ``basePath`` and
 the table's own schema, so partition columns keep their types), or through Arrow when the
 table uses features a plain file list cannot express (deletion vectors, column mapping).
-Spark results are written by ``toArrow()`` on the driver, then delta-rs.
+Spark results are never collected on the driver: Spark writes them as Parquet to a staging
+folder beside the table, and delta-rs writes (or merges) them from a stream of Arrow batches,
+still in one commit.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-from lakeside.tables._data import to_arrow
+from lakeside.tables._data import is_spark_frame, spark_batches, to_arrow
 from lakeside.tables._merge import update_condition
 from lakeside.tables._schema import FieldType, fields_of_delta_json
 
@@ -38,25 +42,27 @@ class EmbeddedBackend:
 
     def write(self, uri: str, data: Any, *, mode: str, partition_by: list[str] | None,
               predicate: str | None, metadata: dict[str, str]) -> None:
-        write_deltalake(
-            uri,
-            to_arrow(data),
-            mode=mode,
-            partition_by=partition_by or None,
-            predicate=predicate,
-            commit_properties=_commit(metadata),
-        )
+        with _arrow_stream(data, uri) as stream:
+            write_deltalake(
+                uri,
+                stream,
+                mode=mode,
+                partition_by=partition_by or None,
+                predicate=predicate,
+                commit_properties=_commit(metadata),
+            )
 
     def merge(self, uri: str, data: Any, *, keys: list[str], columns: list[str],
               newer_by: str | None, metadata: dict[str, str]) -> dict[str, int]:
         on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
         changed = update_condition(columns, keys, newer_by, _quote)
-        merger = DeltaTable(uri).merge(
-            to_arrow(data), predicate=on, source_alias="s", target_alias="t",
-            commit_properties=_commit(metadata),
-        )
-        merger = merger.when_matched_update_all(predicate=changed or None) if changed else merger
-        metrics = merger.when_not_matched_insert_all().execute()
+        with _arrow_stream(data, uri) as stream:
+            merger = DeltaTable(uri).merge(
+                stream, predicate=on, source_alias="s", target_alias="t",
+                commit_properties=_commit(metadata),
+            )
+            merger = merger.when_matched_update_all(predicate=changed or None) if changed else merger
+            metrics = merger.when_not_matched_insert_all().execute()
         return {
             "inserted": int(metrics.get("num_target_rows_inserted", 0)),
             "updated": int(metrics.get("num_target_rows_updated", 0)),
@@ -90,6 +96,16 @@ class EmbeddedBackend:
         return DeltaTable(uri).vacuum(
             retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False
         )
+
+
+@contextmanager
+def _arrow_stream(data: Any, uri: str) -> Iterator[Any]:
+    """Arrow data for delta-rs; a Spark result streamed through ``<layer>/.lakeside-staging``."""
+    if is_spark_frame(data):
+        with spark_batches(data, f"{uri.rstrip('/').rsplit('/', 1)[0]}/.lakeside-staging") as stream:
+            yield stream
+    else:
+        yield to_arrow(data)
 
 
 def _table(uri: str, version: int | None) -> DeltaTable:

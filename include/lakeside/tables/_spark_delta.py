@@ -5,6 +5,8 @@ Spark's classpath (the production image, or a user whose Spark can fetch `io.del
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -15,6 +17,8 @@ from lakeside.tables._schema import FieldType, fields_of_spark
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
 def delta_connector_available(spark) -> bool:
@@ -71,14 +75,11 @@ class SparkDeltaBackend:
               newer_by: str | None, metadata: dict[str, str]) -> dict[str, int]:
         on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
         changed = update_condition(columns, keys, newer_by, _quote)
-        if metadata:
-            self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", json.dumps(metadata, sort_keys=True))
-        try:
+        user_metadata = json.dumps(metadata, sort_keys=True) if metadata else None
+        with _session_setting(self.spark, "spark.databricks.delta.commitInfo.userMetadata", user_metadata):
             merge = self._delta(uri).alias("t").merge(self._frame(data).alias("s"), on)
             merge = merge.whenMatchedUpdateAll(condition=changed) if changed else merge
             merge.whenNotMatchedInsertAll().execute()
-        finally:
-            self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
         metrics = self._delta(uri).history(1).first()["operationMetrics"] or {}
         return {
             "inserted": int(metrics.get("numTargetRowsInserted", 0)),
@@ -102,12 +103,34 @@ class SparkDeltaBackend:
         return [row.asDict(recursive=True) for row in rows]
 
     def vacuum(self, uri: str, retention_hours: int, dry_run: bool) -> list[str]:
-        self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         target = f"delta.`{uri}`"
-        listed = self.spark.sql(f"VACUUM {target} RETAIN {int(retention_hours)} HOURS DRY RUN").collect()
-        if not dry_run:
-            self.spark.sql(f"VACUUM {target} RETAIN {int(retention_hours)} HOURS")
+        # VACUUM lists files in one task per partition-discovery slot (10,000 by default):
+        # minutes on a small local session. More tasks than cores gain nothing.
+        cores = max(1, self.spark.sparkContext.defaultParallelism)
+        listing = str(cores) if int(self.spark.conf.get(LISTING_PARALLELISM)) > cores else None
+        with _session_setting(self.spark, RETENTION_CHECK, "false"), \
+                _session_setting(self.spark, LISTING_PARALLELISM, listing):
+            listed = self.spark.sql(f"VACUUM {target} RETAIN {int(retention_hours)} HOURS DRY RUN").collect()
+            if not dry_run:
+                self.spark.sql(f"VACUUM {target} RETAIN {int(retention_hours)} HOURS")
         return [row[0] for row in listed]
+
+
+@contextmanager
+def _session_setting(spark, key: str, value: str | None) -> Iterator[None]:
+    """``key`` set to ``value`` (None: left as it is) for the block, then the session's own value again."""
+    if value is None:
+        yield
+        return
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
 
 
 def _quote(column: str) -> str:

@@ -20,15 +20,22 @@ from lakeside.tables import (
 
 BACKENDS = ["embedded", "spark-delta"]
 SCHEMA = "id int, day date, name string, amount double"
+NO_CONNECTOR = (
+    "spark-delta: the Delta Lake Spark jars are not on this session's classpath (`make setup` "
+    "fetches them with mvn into .cache/delta-jars when Maven Central is reachable; or set "
+    "LAKESIDE_DELTA_JARS / LAKESIDE_DELTA_PACKAGES)"
+)
+
+
+def require_connector(spark):
+    if not delta_connector_available(spark):
+        pytest.skip(NO_CONNECTOR)
 
 
 @pytest.fixture(params=BACKENDS)
 def lake(request, spark, tmp_path):
-    if request.param == "spark-delta" and not delta_connector_available(spark):
-        pytest.skip(
-            "spark-delta: the Delta Lake Spark jars are not on this session's classpath (no Maven "
-            "access offline); set LAKESIDE_DELTA_PACKAGES or LAKESIDE_DELTA_JARS to run it"
-        )
+    if request.param == "spark-delta":
+        require_connector(spark)
     return Lake(tmp_path / "lake", backend=request.param, spark=spark)
 
 
@@ -130,6 +137,22 @@ def test_vacuum_removes_files_old_versions_needed(lake, spark):
     assertDataFrameEqual(table.read(), rows(spark, [(2, D1, "b", 2.0)]))
 
 
+def test_vacuum_leaves_the_sessions_retention_check_as_it_was(lake, spark):
+    key = "spark.databricks.delta.retentionDurationCheck.enabled"
+    table = lake.table("silver.things")
+    table.overwrite(rows(spark, [(1, D1, "a", 1.0)]))
+    table.overwrite(rows(spark, [(2, D1, "b", 2.0)]))
+    before = spark.conf.get(key, None)
+    table.vacuum(retention_hours=0)
+    assert spark.conf.get(key, None) == before
+    spark.conf.set(key, "true")
+    try:
+        table.vacuum(retention_hours=0, dry_run=True)
+        assert spark.conf.get(key) == "true"
+    finally:
+        spark.conf.unset(key)
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [
@@ -188,3 +211,67 @@ def test_empty_table_reads_as_empty_frame_with_schema(lake, spark):
 def test_bad_table_names_are_refused(lake):
     with pytest.raises(ValueError, match="layer.name"):
         lake.table("../etc/passwd")
+
+
+STAMPS = ["2024-01-01 00:00:00", "2024-03-31 01:30:00.123456", None]
+
+
+def test_pandas_and_spark_timestamps_are_the_same_utc_instants(lake, spark):
+    """One timestamp rule: naive pandas datetimes are UTC instants, like Spark's timestamps."""
+    naive = pd.to_datetime(pd.Series(STAMPS), format="ISO8601")
+    from_pandas = lake.table("silver.from_pandas")
+    from_pandas.overwrite(pd.DataFrame({"id": [1, 2, 3], "at": naive}))
+    from_spark = lake.table("silver.from_spark")
+    from_spark.overwrite(spark.createDataFrame(
+        [(i + 1, s) for i, s in enumerate(STAMPS)], "id bigint, at string").selectExpr("id", "CAST(at AS TIMESTAMP) AS at"))
+    from_ntz = lake.table("silver.from_ntz")
+    from_ntz.overwrite(spark.createDataFrame(
+        [(i + 1, s) for i, s in enumerate(STAMPS)], "id bigint, at string").selectExpr("id", "CAST(at AS TIMESTAMP_NTZ) AS at"))
+
+    for table in (from_pandas, from_spark, from_ntz):
+        assert [(f.name, f.type) for f in table.fields()] == [("id", "long"), ("at", "timestamp")]
+        read = table.to_pandas().sort_values("id")["at"].reset_index(drop=True)
+        pd.testing.assert_series_equal(read, naive.dt.tz_localize("UTC").dt.as_unit("us"), check_names=False)
+    assertDataFrameEqual(from_pandas.read(), from_spark.read())
+    from_spark.append(pd.DataFrame({"id": [4], "at": pd.to_datetime(["2024-05-01 12:00"])}))
+    assert from_spark.read().filter("id = 4").first()["at"] == dt.datetime(2024, 5, 1, 12, 0)
+
+
+def test_a_spark_result_leaves_no_staged_files(lake, spark):
+    table = lake.table("silver.things")
+    data = spark.range(0, 5000, numPartitions=3).selectExpr(
+        "CAST(id AS INT) AS id", "DATE'2024-01-01' AS day", "CAST(id AS STRING) AS name", "id / 2.0 AS amount")
+    table.overwrite(data, partition_by=["day"])
+    table.merge(data.filter("id >= 4000").selectExpr("id", "day", "'new' AS name", "amount"), keys=["id"])
+    assert table.read().count() == 5000
+    assert table.read().filter("name = 'new'").count() == 1000
+    layer = Path(table.uri).parent
+    assert sorted(p.name for p in layer.iterdir()) == ["things"]
+
+
+@pytest.mark.parametrize("writer, reader", [("embedded", "spark-delta"), ("spark-delta", "embedded")])
+def test_one_backend_reads_merges_and_time_travels_the_others_table(spark, tmp_path, writer, reader):
+    require_connector(spark)
+    first, second = (Lake(tmp_path / "lake", backend=b, spark=spark) for b in (writer, reader))
+    original = rows(spark, [(1, D1, "a", 1.0), (2, D1, "b", 2.0)])
+    v0 = first.table("silver.things").overwrite(original, partition_by=["day"], metadata={"run_id": "w"})
+
+    table = second.table("silver.things")
+    assert table.backend == reader and table.partition_columns() == ["day"]
+    assertDataFrameEqual(table.read(), original)
+    counts = table.merge(rows(spark, [(2, D2, "b2", 2.5), (3, D2, "c", 3.0)]), keys=["id"], metadata={"run_id": "r"})
+    assert counts == {"inserted": 1, "updated": 1}
+    merged = rows(spark, [(1, D1, "a", 1.0), (2, D2, "b2", 2.5), (3, D2, "c", 3.0)])
+    assertDataFrameEqual(table.read(), merged)
+    assertDataFrameEqual(table.read(version=v0), original)
+
+    back = first.table("silver.things")
+    assertDataFrameEqual(back.read(), merged)
+    assertDataFrameEqual(back.read(version=v0), original)
+    assert [(c.operation, c.metadata) for c in back.history()] == [("MERGE", {"run_id": "r"}), ("WRITE", {"run_id": "w"})]
+
+
+def test_auto_picks_spark_delta_when_the_connector_is_there(spark, tmp_path):
+    require_connector(spark)
+    assert Lake(tmp_path, backend="auto", spark=spark).backend == "spark-delta"
+    assert Lake(tmp_path, backend="auto").backend == "embedded"
