@@ -75,9 +75,12 @@ class SparkDeltaBackend:
               newer_by: str | None, metadata: dict[str, str]) -> dict[str, int]:
         on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
         changed = update_condition(columns, keys, newer_by, _quote)
+        source = self._frame(data)
+        if not _changes_anything(self._delta(uri).toDF(), source, on, keys, changed):
+            return {"inserted": 0, "updated": 0}
         user_metadata = json.dumps(metadata, sort_keys=True) if metadata else None
         with _session_setting(self.spark, "spark.databricks.delta.commitInfo.userMetadata", user_metadata):
-            merge = self._delta(uri).alias("t").merge(self._frame(data).alias("s"), on)
+            merge = self._delta(uri).alias("t").merge(source.alias("s"), on)
             merge = merge.whenMatchedUpdateAll(condition=changed) if changed else merge
             merge.whenNotMatchedInsertAll().execute()
         metrics = self._delta(uri).history(1).first()["operationMetrics"] or {}
@@ -131,6 +134,17 @@ def _session_setting(spark, key: str, value: str | None) -> Iterator[None]:
             spark.conf.unset(key)
         else:
             spark.conf.set(key, previous)
+
+
+def _changes_anything(target, source, on: str, keys: list[str], changed: str) -> bool:
+    """Whether a MERGE would insert or update a row. Delta Spark commits a new version even for a
+    MERGE that changes nothing (delta-rs does not): checking first keeps a rerun version-neutral
+    on both backends."""
+    from pyspark.sql import functions as F
+
+    joined = source.alias("s").join(target.alias("t"), F.expr(on), "left")
+    new = F.col(f"t.{_quote(keys[0])}").isNull()
+    return joined.filter(new | F.expr(changed) if changed else new).limit(1).count() > 0
 
 
 def _quote(column: str) -> str:

@@ -96,7 +96,9 @@ def test_merge_of_the_same_rows_changes_nothing(lake, spark):
     table = lake.table("silver.things")
     data = rows(spark, [(1, D1, "a", 1.0), (2, D1, None, None)])
     table.merge(data, keys=["id"])
+    version = table.version()
     assert table.merge(data, keys=["id"]) == {"inserted": 0, "updated": 0}
+    assert table.version() == version, "a MERGE that changes nothing makes no new version"
     assertDataFrameEqual(table.read(), data)
 
 
