@@ -92,7 +92,7 @@ def test_the_parent_run_holds_leaderboard_and_notebooks(result, client):
     assert set(result.notebooks) == set(SEARCHED)
     notebooks = {a.path for a in client.list_artifacts(result.parent_run_id, "notebooks")}
     assert notebooks == set(result.notebooks.values())
-    logged = pd.read_csv(client.download_artifacts(result.parent_run_id, "leaderboard.csv"))
+    logged = pd.read_csv(client.download_artifacts(result.parent_run_id, "leaderboard.csv"), dtype={"run_id": str})
     assert list(logged["run_id"]) == list(result.leaderboard["run_id"])
 
 
