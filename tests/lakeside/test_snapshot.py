@@ -46,8 +46,9 @@ def test_a_time_holdout_is_the_last_periods_and_training_sees_nothing_after_the_
 
     assert pinned.split["cutoff"] == "2024-02-23T00:00:00"
     train, holdout = snapshot.split(snapshot.load(pinned), pinned)
-    assert len(holdout) == 14 and holdout["day"].min() == pd.Timestamp("2024-02-23")
-    assert train["day"].max() < pd.Timestamp("2024-02-23") and len(train) == 106
+    cutoff = pd.Timestamp("2024-02-23", tz="UTC")  # naive timestamps are stored as UTC instants
+    assert len(holdout) == 14 and holdout["day"].min() == cutoff
+    assert train["day"].max() < cutoff and len(train) == 106
     table.append(pd.DataFrame({"id": [500], "day": [pd.Timestamp("2024-03-10")], "y": [0]}))
     later = snapshot.split(snapshot.load(pinned), pinned)[1]
     assert len(later) == 14, "the pinned cutoff and version do not move with new rows"

@@ -130,8 +130,8 @@ def test_history_records_operations_and_metadata(lake, spark):
 
 def test_vacuum_removes_files_old_versions_needed(lake, spark):
     table = lake.table("silver.things")
-    table.overwrite(rows(spark, [(1, D1, "a", 1.0)]))
-    table.overwrite(rows(spark, [(2, D1, "b", 2.0)]))
+    table.overwrite(rows(spark, [(1, D1, "a", 1.0)]).coalesce(1))  # one data file per version
+    table.overwrite(rows(spark, [(2, D1, "b", 2.0)]).coalesce(1))
     assert len(table.vacuum(retention_hours=0, dry_run=True)) == 1
     removed = table.vacuum(retention_hours=0)
     assert len(removed) == 1
