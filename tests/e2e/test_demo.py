@@ -28,7 +28,7 @@ def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):
     for name in ("MLFLOW_TRACKING_URI", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "LAKESIDE_MODEL_PREFIX"):
         env.pop(name, None)
     try:
-        done = subprocess.run([sys.executable, "-m", "lakeside.local.demo", "--search-budget", "8"], env=env,
+        done = subprocess.run([sys.executable, "-m", "lakeside.local.demo", "--search-budget", "10"], env=env,
                               capture_output=True, text=True, timeout=1500)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         output = done.stdout
