@@ -301,17 +301,18 @@ def test_dockerfile_pins_match_requirements():
     assert args["DELTA_SPARK_ARTIFACT"] == f"delta-spark_{spark_minor}_2.13"
 
 
-def test_dockerfile_bakes_the_delta_jars_into_lakeside_delta_jars():
-    args, env = dockerfile_args(), dockerfile_env()
-    jars = env["LAKESIDE_DELTA_JARS"].split(",")
-    assert jars == [
-        f"/opt/delta-jars/{args['DELTA_SPARK_ARTIFACT']}-{args['DELTA_VERSION']}.jar",
-        f"/opt/delta-jars/delta-storage-{args['DELTA_VERSION']}.jar",
-    ]
+def test_dockerfile_bakes_the_delta_jars_make_setup_fetches():
+    """The image resolves the connector and its runtime jars with the script `make setup` runs,
+    and points LAKESIDE_DELTA_JARS at the folder (lakeside.config takes every jar in it)."""
+    env = dockerfile_env()
+    assert env["LAKESIDE_DELTA_JARS"] == "/opt/delta-jars"
     text = DOCKERFILE.read_text()
-    assert "/io/delta/${artifact}/${DELTA_VERSION}/${jar}" in text
-    assert 'for artifact in "${DELTA_SPARK_ARTIFACT}" delta-storage' in text
-    assert "sha1sum -c" in text, "the downloaded jars are not checked"
+    assert "FROM python:3.11-slim-bookworm AS delta-jars" in text
+    assert "python /tmp/build/fetch_delta_jars.py /opt/delta-jars" in text
+    assert "COPY --from=delta-jars /opt/delta-jars /opt/delta-jars" in text
+    assert 'Path("/opt/delta-jars/COORDINATE")' in text, "the baked coordinate is not checked against the pins"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "docker/fetch_delta_jars.py $(DELTA_JARS)" in makefile
 
 
 def test_the_delta_artifact_is_the_one_delta_spark_asks_for():
