@@ -8,7 +8,9 @@ glass-box notebook once the family is done.
 
 The time budget is shared out as the search goes: a family may use the time left divided by
 the families left (Optuna's ``timeout``), so time a quick family leaves over goes to the next
-ones. Every family runs at least one trial; a running trial is not interrupted.
+ones. A trial still running when its family has used its share plus 10% is stopped (a
+scikit-learn trial's process is killed, a Spark trial's jobs are cancelled); a family that
+finished no trial by then is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -48,8 +50,7 @@ MODEL_NAME = "model"
 IMPORTANCE_ROWS = 2_000
 DEFAULT_METRIC = {"regression": "rmse", "binary": "pr_auc", "multiclass": "f1"}
 DEADLINE_SLACK = 1.1
-"""A trial that can be stopped (Spark jobs) is stopped once its family has used its share of the
-budget plus 10%; others are kept within it by their families' row caps."""
+"""A running trial is stopped once its family has used its share of the budget plus 10%."""
 
 
 @dataclass

@@ -3,6 +3,8 @@ them scored on the holdout. scikit-learn families here; Spark ML in :mod:`.spark
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,14 +63,44 @@ def class_probabilities(model, X, classes: list) -> np.ndarray:
     return out
 
 
+class TrialStopped(RuntimeError):
+    """The search's deadline stopped a trial before it finished."""
+
+
 class SklearnTrainer:
     """Fits on one thread (BLAS and OpenMP too): frugal on a shared machine, and the same
-    arithmetic as the notebook, which also fits under ``threadpool_limits(limits=1)``."""
+    arithmetic as the notebook, which also fits under ``threadpool_limits(limits=1)``.
 
-    def __init__(self, data: SearchData) -> None:
+    Each trial runs in a forked child process (it inherits the data; the fitted model comes
+    back pickled), so the search's deadline can stop a fit that scikit-learn cannot interrupt:
+    :meth:`stop` kills the child and refuses new trials until :meth:`resume`.
+    """
+
+    def __init__(self, data: SearchData, isolate: bool = True) -> None:
         self.data = data
+        self.isolate = isolate and "fork" in multiprocessing.get_all_start_methods()
+        self.stopped = False
+        self._child = None
+        self._lock = threading.Lock()
 
     def evaluate(self, family: Family, params: dict[str, Any], seed: int) -> Evaluation:
+        if not self.isolate:
+            return self.evaluate_here(family, params, seed)
+        return self._evaluate_in_child(family, params, seed)
+
+    def stop(self) -> None:
+        """Kill the running trial's process (the search's deadline) and refuse new trials."""
+        with self._lock:
+            self.stopped = True
+            if self._child is not None and self._child.is_alive():
+                self._child.kill()
+
+    def resume(self) -> None:
+        """Accept trials again (the next family gets its own deadline)."""
+        with self._lock:
+            self.stopped = False
+
+    def evaluate_here(self, family: Family, params: dict[str, Any], seed: int) -> Evaluation:
         data = self.data
         pipeline = sklearn_pipeline(data.roles, family, params, seed, data.task, data.balance)
         X, y = data.X_train, data.y_train
@@ -82,6 +114,45 @@ class SklearnTrainer:
             model = pipeline.fit(X.iloc[everything], y[everything])
             holdout, predictions, probabilities = self._predict(model, data.X_holdout, data.y_holdout)
         return Evaluation(mean_metrics(per_fold), holdout, predictions, model, probabilities, len(everything))
+
+    def _evaluate_in_child(self, family: Family, params: dict[str, Any], seed: int) -> Evaluation:
+        context = multiprocessing.get_context("fork")
+        reader, writer = context.Pipe(duplex=False)
+        with self._lock:
+            if self.stopped:
+                raise TrialStopped(f"{family.name}: the search's deadline has passed")
+            child = context.Process(target=self._child_main, args=(family, params, seed, writer),
+                                    name=f"lakeside-trial-{family.name}", daemon=True)
+            child.start()
+            self._child = child
+        writer.close()
+        try:
+            outcome, value = reader.recv()
+        except EOFError:
+            child.join()
+            if self.stopped:
+                raise TrialStopped(f"{family.name}: stopped at the search's deadline") from None
+            raise RuntimeError(f"{family.name}: the trial's process ended with exit code {child.exitcode}") from None
+        finally:
+            reader.close()
+            with self._lock:
+                self._child = None
+        child.join()
+        if outcome == "error":
+            raise value
+        return value
+
+    def _child_main(self, family: Family, params: dict[str, Any], seed: int, writer) -> None:
+        try:
+            result = ("ok", self.evaluate_here(family, params, seed))
+        except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
+            result = ("error", error)
+        try:
+            writer.send(result)
+        except Exception as error:  # noqa: BLE001 - e.g. an exception that does not pickle
+            writer.send(("error", RuntimeError(f"{type(result[1]).__name__}: {result[1]}; "
+                                               f"could not return it from the trial's process: {error}")))
+        writer.close()
 
     def _score(self, model, X, y) -> dict[str, float]:
         return self._predict(model, X, y)[0]

@@ -3,6 +3,7 @@
 its share is stopped and recorded as skipped, with the reason."""
 
 import dataclasses
+import time
 import uuid
 
 import mlflow
@@ -45,8 +46,32 @@ def test_a_capped_family_fits_on_its_cap_and_its_notebook_says_so(pinned, mlflow
 def test_a_spark_family_past_its_share_is_stopped_and_recorded(pinned, mlflow_server, spark):
     mlflow.set_tracking_uri(mlflow_server)
     result = search(pinned, "int_rate", experiment=f"budget-{uuid.uuid4().hex[:8]}",
-                    families=["linear", "spark_gbt"], exclude=("loan_status", "total_pymnt"), time_budget_s=1.2,
-                    cv_folds=3, spark=spark)
+                    families=["linear", "spark_gbt"], exclude=("loan_status", "total_pymnt"), time_budget_s=6,
+                    cv_folds=3, max_trials_per_family=1, spark=spark)
     assert "spark_gbt" in result.skipped and "stopped at the deadline" in result.skipped["spark_gbt"]
     assert set(result.leaderboard["family"]) == {"linear"}
     assert spark.range(10).count() == 10, "the session still runs jobs after the stop"
+
+
+def test_a_scikit_learn_trial_past_its_share_is_killed_and_recorded(pinned, mlflow_server, monkeypatch):
+    """A fit scikit-learn cannot interrupt runs in its own process, which the deadline kills."""
+    from lakeside.automl.training import SklearnTrainer
+
+    evaluate_here = SklearnTrainer.evaluate_here
+
+    def stuck_for_knn(self, family, params, seed):
+        if family.name == "knn":
+            time.sleep(120)
+        return evaluate_here(self, family, params, seed)
+
+    monkeypatch.setattr(SklearnTrainer, "evaluate_here", stuck_for_knn)
+    mlflow.set_tracking_uri(mlflow_server)
+    began = time.monotonic()
+    result = search(pinned, "int_rate", experiment=f"budget-{uuid.uuid4().hex[:8]}", families=["knn", "linear"],
+                    exclude=("loan_status", "total_pymnt"), time_budget_s=10, cv_folds=3, max_trials_per_family=1)
+    assert time.monotonic() - began < 60, "the stuck trial was waited for instead of stopped"
+    assert "stopped at the deadline" in result.skipped["knn"]
+    assert set(result.leaderboard["family"]) == {"linear"}
+    failed = MlflowClient().search_runs([result.experiment_id], "tags.family = 'knn'")
+    assert [run.info.status for run in failed] == ["FAILED"]
+    assert "TrialStopped" in failed[0].data.tags["error"]
