@@ -141,6 +141,7 @@ class _SearchRun:
         self.lineage = _Lineage(data)
         self.trainers: dict[str, Any] = {}
         self.notebooks: dict[str, str] = {}
+        self.spark_job_group = f"lakeside-search-{parent_run_id}"
 
     def start(self, families: list[Family], budget_s: float, max_trials: int | None) -> None:
         data = self.data
@@ -200,12 +201,40 @@ class _SearchRun:
 
     def _search_family(self, family: Family, budget_s: float, max_trials: int | None,
                        started: float, total_s: float) -> list[Trial]:
-        try:
-            trainer = self._trainer(family)
-        except Exception as error:  # e.g. a Spark session that cannot run the job: the other families still can
-            log.exception("family %s skipped: its data could not be prepared", family.name)
-            self.skipped[family.name] = f"setup failed: {type(error).__name__}: {error}"[:500]
-            return []
+        with _deadline(lambda: self._stop(family), budget_s * DEADLINE_SLACK) as stopped:
+            try:
+                trainer = self._trainer(family)
+            except Exception as error:  # e.g. a Spark session that cannot run the job: the other families still can
+                if stopped.is_set():
+                    self.skipped[family.name] = (f"its data was not ready within its share of the budget "
+                                                 f"({budget_s:.0f}s): stopped at the deadline")
+                    log.warning("family %s: %s", family.name, self.skipped[family.name])
+                    return []
+                log.exception("family %s skipped: its data could not be prepared", family.name)
+                self.skipped[family.name] = f"setup failed: {type(error).__name__}: {error}"[:500]
+                return []
+            trials, best = self._optimize(family, trainer, budget_s, max_trials, started, total_s)
+        getattr(trainer, "resume", lambda: None)()
+        if best:
+            self._keep_best(family, best["trial"], best["evaluation"], trainer)
+        elif stopped.is_set():
+            self.skipped[family.name] = (f"no trial finished within its share of the budget ({budget_s:.0f}s): "
+                                         "stopped at the deadline")
+            log.warning("family %s: %s", family.name, self.skipped[family.name])
+        else:
+            log.warning("family %s: no trial completed", family.name)
+        return trials
+
+    def _stop(self, family: Family) -> None:
+        """The deadline: stop the family's running work, its data preparation included."""
+        trainer = self.trainers.get(family.engine)
+        if trainer is not None:
+            trainer.stop()
+        elif family.engine == "spark" and self.spark is not None:
+            self.spark.sparkContext.cancelJobGroup(self.spark_job_group)
+
+    def _optimize(self, family: Family, trainer, budget_s: float, max_trials: int | None, started: float,
+                  total_s: float) -> tuple[list[Trial], dict[str, Any]]:
         trials: list[Trial] = []
         best: dict[str, Any] = {}
 
@@ -222,24 +251,15 @@ class _SearchRun:
 
         study = optuna.create_study(direction="minimize", study_name=family.name,
                                     sampler=optuna.samplers.TPESampler(seed=self.seed))
-        with _deadline(trainer, budget_s * DEADLINE_SLACK) as stopped:
-            study.optimize(objective, n_trials=max_trials, timeout=budget_s, catch=(Exception,))
-        if best:
-            self._keep_best(family, best["trial"], best["evaluation"], trainer)
-        elif stopped.is_set():
-            self.skipped[family.name] = (f"no trial finished within its share of the budget ({budget_s:.0f}s): "
-                                         "stopped at the deadline")
-            log.warning("family %s: %s", family.name, self.skipped[family.name])
-        else:
-            log.warning("family %s: no trial completed", family.name)
-        return trials
+        study.optimize(objective, n_trials=max_trials, timeout=budget_s, catch=(Exception,))
+        return trials, best
 
     def _trainer(self, family: Family):
         if family.engine not in self.trainers:
             if family.engine == "spark":
                 from lakeside.automl.spark_ml import SparkTrainer
 
-                self.trainers["spark"] = SparkTrainer(self.spark, self.data)
+                self.trainers["spark"] = SparkTrainer(self.spark, self.data, self.spark_job_group)
             else:
                 self.trainers["sklearn"] = SklearnTrainer(self.data)
         return self.trainers[family.engine]
@@ -463,16 +483,11 @@ def _permutation_importance(model, data: SearchData, seed: int) -> pd.Series:
 
 
 @contextlib.contextmanager
-def _deadline(trainer, seconds: float):
-    """Stop the trainer's running work after ``seconds`` (trainers that can: ``stop()``); yields
-    an Event set when it did."""
+def _deadline(stop, seconds: float):
+    """Call ``stop`` after ``seconds``; yields an Event set when it did."""
     import threading
 
     stopped = threading.Event()
-    stop = getattr(trainer, "stop", None)
-    if stop is None:
-        yield stopped
-        return
 
     def fire() -> None:
         stopped.set()
@@ -485,7 +500,6 @@ def _deadline(trainer, seconds: float):
         yield stopped
     finally:
         timer.cancel()
-        getattr(trainer, "resume", lambda: None)()
 
 
 @contextlib.contextmanager

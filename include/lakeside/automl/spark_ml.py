@@ -97,9 +97,13 @@ class SparkTrainer:
     forward-chaining time folds and undersampling are all the same filter.
     """
 
-    def __init__(self, spark, data: SearchData) -> None:
+    def __init__(self, spark, data: SearchData, job_group: str = "lakeside-search") -> None:
         from pyspark.ml import Pipeline
 
+        self.spark = spark
+        self.job_group = job_group
+        self.stopped = False
+        spark.sparkContext.setJobGroup(job_group, "Lakeside model search: preparing the data", interruptOnCancel=True)
         self.data = data
         self.fits = [f"__fit{k}" for k in range(len(data.folds))] + ["__fit_all"]
         checks = np.full(len(data.train), -1)
@@ -118,9 +122,6 @@ class SparkTrainer:
         self.train = self.features.transform(train_frame).select(*kept).cache()
         self.holdout = self.features.transform(spark.createDataFrame(holdout)).select(ROW, "features").cache()
         self.train_rows = int(fit_flags["__fit_all"].sum())
-        self.spark = spark
-        self.job_group = f"lakeside-search-{id(self)}"
-        self.stopped = False
 
     def evaluate(self, family: Family, params: dict, seed: int) -> Evaluation:
         from pyspark.ml import PipelineModel

@@ -43,7 +43,10 @@ def test_a_capped_family_fits_on_its_cap_and_its_notebook_says_so(pinned, mlflow
     assert "fit_rows = capped_rows(fit_rows, 300, seed=0)" in open(notebook).read()
 
 
-def test_a_spark_family_past_its_share_is_stopped_and_recorded(pinned, mlflow_server, spark):
+def test_a_spark_family_past_its_share_is_stopped_and_recorded(pinned, mlflow_server, spark, monkeypatch):
+    """A boosted model of 400 rounds (hundreds of Spark jobs per fit) cannot finish in a few seconds."""
+    slow = {"maxIter": 400, "maxDepth": 5, "stepSize": 0.1, "minInstancesPerNode": 1}
+    monkeypatch.setitem(FAMILIES, "spark_gbt", dataclasses.replace(FAMILIES["spark_gbt"], suggest=lambda trial: slow))
     mlflow.set_tracking_uri(mlflow_server)
     result = search(pinned, "int_rate", experiment=f"budget-{uuid.uuid4().hex[:8]}",
                     families=["linear", "spark_gbt"], exclude=("loan_status", "total_pymnt"), time_budget_s=6,
