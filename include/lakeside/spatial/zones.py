@@ -56,6 +56,18 @@ def prepare(zones: pd.DataFrame, resolution: int) -> tuple[pd.DataFrame, pd.Data
     return rows[list(TABLE_COLUMNS)], quarantine.reset_index(drop=True)
 
 
+def as_arrow(rows: pd.DataFrame):
+    """The rows with the table's types (a column of nulls keeps its type)."""
+    import pyarrow as pa
+
+    schema = pa.schema([
+        ("zone_id", pa.string()), ("zone", pa.string()), ("borough", pa.string()), ("geometry", pa.binary()),
+        ("area_km2", pa.float64()), ("h3_resolution", pa.int32()), ("interior_cells", pa.list_(pa.int64())),
+        ("boundary_cells", pa.list_(pa.int64())), ("geometry_note", pa.string()),
+    ])
+    return pa.Table.from_pandas(rows[list(TABLE_COLUMNS)], schema=schema, preserve_index=False)
+
+
 def index_of(rows: pd.DataFrame) -> ZoneIndex:
     """The cell index of a zones table's rows (in their order, sorted by zone_id)."""
     resolutions = set(rows["h3_resolution"].astype(int))
