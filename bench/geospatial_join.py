@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     table_rows = [[name, f"{count:,}", m.seconds, count / m.seconds, lakeside_rate / (count / m.seconds),
                    m.load_before[0] if m.load_before else None] for name, m, count in results]
     table(["engine (join step unless said)", "points", "seconds", "points/s", "lakeside index x", "load 1m"],
-                table_rows, title=f"points in {len(rows)} NTA zones, H3 r{args.resolution}, {n:,} points"))
+                table_rows, title=f"points in {len(rows)} NTA zones, H3 r{args.resolution}, {n:,} points")
     print(f"answers equal to Lakeside's: {agree}; Lakeside equal to brute force on 100k: {exact}")
     write_json("geospatial_join", {
         "args": vars(args), "points": n, "exact_on_sample": exact, "agree": agree,
