@@ -23,8 +23,11 @@ The index build (H3 cover of the polygons) is timed apart: the zones table store
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -111,11 +114,16 @@ def main(argv: list[str] | None = None) -> int:
 
     pd.DataFrame({"point": np.arange(n), "lon": lon, "lat": lat}).to_parquet(work / "points.parquet")
     pd.DataFrame({"position": np.arange(len(geometries)), "wkb": shapely.to_wkb(geometries)}).to_parquet(work / "zones.parquet")
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with timed("DuckDB spatial join (subprocess, 2 threads)") as m:
         subprocess.run([duckdb_python(), str(REPO / "bench" / "_duckdb_spatial.py"), str(work / "points.parquet"),
                         str(work / "zones.parquet"), str(work / "duck.json"), "2"], check=True)
     duck = json.loads((work / "duck.json").read_text())
     m.seconds = duck["seconds"]  # the join alone, as measured inside DuckDB
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    m.cpu_s["python"] = None  # the join's own CPU is not separable; the whole subprocess's below
+    m.cpu_s["duckdb process (load + join)"] = (children.ru_utime + children.ru_stime
+                                               - children_before.ru_utime - children_before.ru_stime)
     results.append((f"DuckDB {duck['duckdb']} spatial join (ST_Intersects, 2 threads)", m, n))
     duck_answer = np.full(n, -1, dtype=np.int32)
     duck_answer[np.asarray(duck["points"], dtype=np.int64)] = duck["positions"]
@@ -129,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         agree["udf"] = bool(np.array_equal(answers["udf"], answers["lakeside"][: len(answers["udf"])]))
     lakeside_rate = n / results[0][1].seconds
     table_rows = [[name, f"{count:,}", m.seconds, count / m.seconds, lakeside_rate / (count / m.seconds),
-                   m.load_before[0] if m.load_before else None] for name, m, count in results]
-    table(["engine (join step unless said)", "points", "seconds", "points/s", "lakeside index x", "load 1m"],
+                   _cpu(m), m.load_before[0] if m.load_before else None] for name, m, count in results]
+    table(["engine (join step unless said)", "points", "wall s", "points/s (wall)", "lakeside index x",
+           "CPU s", "load 1m"],
                 table_rows, title=f"points in {len(rows)} NTA zones, H3 r{args.resolution}, {n:,} points")
     print(f"answers equal to Lakeside's: {agree}; Lakeside equal to brute force on 100k: {exact}")
     write_json("geospatial_join", {
@@ -142,7 +151,44 @@ def main(argv: list[str] | None = None) -> int:
                     for name, m, count in results],
         "load_average_end": load_average(),
     })
+    shutil.rmtree(work, ignore_errors=True)
     return 0 if exact and all(agree.values()) else 1
+
+
+def _cpu(measure) -> str:
+    """The CPU seconds measured for a step, and whose (Spark's Python workers are not counted)."""
+    known = {k: v for k, v in measure.cpu_s.items() if v is not None}
+    return " + ".join(f"{v:.1f} ({k})" for k, v in known.items()) or "-"
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants alive now (Spark's JVM, its
+    Python daemon and the reused Python workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += [child for child, parent in parents.items() if parent == pid and child not in tree]
+    return sum(cpu.get(pid, 0.0) for pid in tree)
+
+
+@contextlib.contextmanager
+def spark_cpu(measure_name: str, jvm: int):
+    """``timed`` plus the CPU seconds of the Spark JVM's process tree."""
+    before = tree_cpu_seconds(jvm)
+    with timed(measure_name) as m:
+        yield m
+    m.cpu_s["spark (JVM + Python workers)"] = tree_cpu_seconds(jvm) - before
 
 
 def spark_engines(args, lon, lat, index, rows, geometries, work, answers):
@@ -164,7 +210,8 @@ def spark_engines(args, lon, lat, index, rows, geometries, work, answers):
     source.count()
     zones = rows[["zone_id", "zone", "borough"]]
     enrich.enrich(source.limit(1000), index, zones, "bench").count()  # Python workers up, index shipped
-    with timed("lakeside on Spark: join step (mapInPandas, local[*], both ends)") as m:
+    jvm = int(spark._jvm.java.lang.ProcessHandle.current().pid())
+    with spark_cpu("lakeside on Spark: join step (mapInPandas, local[*], both ends)", jvm) as m:
         located = enrich.enrich(source, index, zones, "bench")
         result = located.select("point", "pickup_zone_id").toPandas()
     measured.append(("lakeside on Spark, join step (2 ends per row: x2 points)", m, 2 * n))
@@ -173,7 +220,7 @@ def spark_engines(args, lon, lat, index, rows, geometries, work, answers):
     answers["lakeside_spark"] = result["pickup_zone_id"].map(positions).fillna(-1).to_numpy(dtype=np.int32)
 
     lake = Lake(work / "lake", backend="embedded", spark=spark)
-    with timed("lakeside on Spark: whole job (read Parquet, enrich, write Delta)") as m:
+    with spark_cpu("lakeside on Spark: whole job (read Parquet, enrich, write Delta)", jvm) as m:
         trips = spark.read.parquet(str(work / "trips.parquet"))
         lake.table("silver.bench_enriched").overwrite(enrich.enrich(trips, index, zones, "bench"))
     measured.append(("lakeside whole job: read + enrich + write Delta (x2 points)", m, 2 * n))
@@ -194,7 +241,7 @@ def spark_engines(args, lon, lat, index, rows, geometries, work, answers):
 
     udf_points = source.filter(F.col("point") < args.udf_points)
     udf_points.select(zone_of("pickup_longitude", "pickup_latitude")).limit(10).collect()  # warm
-    with timed(f"per-point UDF (STRtree per point) on {args.udf_points:,} points") as m:
+    with spark_cpu(f"per-point UDF (STRtree per point) on {args.udf_points:,} points", jvm) as m:
         udf_result = udf_points.select("point", zone_of("pickup_longitude", "pickup_latitude").alias("z")).toPandas()
     measured.append((f"per-point Python UDF, {args.udf_points:,} points (extrapolated rate)", m, args.udf_points))
     answers["udf"] = udf_result.sort_values("point")["z"].to_numpy(dtype=np.int32)
