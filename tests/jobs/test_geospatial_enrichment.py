@@ -135,6 +135,7 @@ def test_zones_refresh_writes_a_version_only_for_new_content(home, tmp_path):
     refused = lake.table("quarantine.taxi_zones").to_pandas()
     assert refused[["zone", "_reason"]].values.tolist() == [["Line", "geometry: a LineString, not a polygon"]]
     assert len(geo_zones.read(lake, version=version)) == 262
+    assert geo_zones.refresh(lake, "nta", resolution=8)["version"] == version + 2  # the packaged zones again
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:

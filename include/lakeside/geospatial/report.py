@@ -48,9 +48,18 @@ def figures(lake: Lake, day: dt.date) -> dict[str, float]:
     }
 
 
+def zones_version_of(lake: Lake, day: dt.date) -> int | None:
+    """The zones table version the day was enriched with (the job's commit metadata)."""
+    for commit in lake.table(ENRICHED_TABLE).history():
+        if commit.metadata.get("logical_date") == day.isoformat() and "zones_version" in commit.metadata:
+            return int(commit.metadata["zones_version"])
+    return None
+
+
 def pickup_map(lake: Lake, day: dt.date, target: Path) -> Path:
-    """The choropleth of the day's pickups per zone (``gold.trips_per_zone_hour``)."""
-    zones = lake.table(ZONES_TABLE).to_pandas().sort_values("zone_id", ignore_index=True)
+    """The choropleth of the day's pickups per zone (``gold.trips_per_zone_hour``), drawn with
+    the zones the day was enriched with."""
+    zones = lake.table(ZONES_TABLE).to_pandas(zones_version_of(lake, day)).sort_values("zone_id", ignore_index=True)
     per_hour = day_rows(lake, "gold.trips_per_zone_hour", day)
     pickups = per_hour.groupby("pickup_zone_id")["trips"].sum()
     values = zones["zone_id"].map(pickups).to_numpy(dtype=np.float64)
@@ -77,8 +86,8 @@ def publish(lake: Lake, day: dt.date | str, run_id: str, tracking_uri: str) -> d
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
     run = client.create_run(experiment_id, run_name=f"enrichment-{day.isoformat()}",
                             tags={"lakeside.logical_date": day.isoformat(), "lakeside.airflow_run_id": run_id})
-    for name, table in (("zones_version", ZONES_TABLE), ("enriched_version", ENRICHED_TABLE)):
-        client.log_param(run.info.run_id, name, lake.table(table).version())
+    client.log_param(run.info.run_id, "zones_version", zones_version_of(lake, day))
+    client.log_param(run.info.run_id, "enriched_version", lake.table(ENRICHED_TABLE).version())
     client.log_param(run.info.run_id, "logical_date", day.isoformat())
     for name, value in numbers.items():
         client.log_metric(run.info.run_id, name, float(value))
