@@ -3,6 +3,7 @@ gold tables that add up, and a rerun of the day that changes nothing."""
 
 import datetime as dt
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,8 @@ def day_trips(zone_rows: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, spark):
     home = tmp_path_factory.mktemp("geo") / "lakeside"
-    previous = __import__("os").environ.get("LAKESIDE_HOME")
-    __import__("os").environ["LAKESIDE_HOME"] = str(home)
+    previous = os.environ.get("LAKESIDE_HOME")
+    os.environ["LAKESIDE_HOME"] = str(home)
     lake = open_lake(spark)
     refreshed = geo_zones.refresh(lake, "nta", resolution=8)
     assert refreshed["changed"] and refreshed["zones"] == 262
@@ -53,9 +54,9 @@ def home(tmp_path_factory, spark):
     load_job().main(["--logical-date", DAY.isoformat(), "--run-id", "first"])
     yield home, lake, zone_rows
     if previous is None:
-        __import__("os").environ.pop("LAKESIDE_HOME", None)
+        os.environ.pop("LAKESIDE_HOME", None)
     else:
-        __import__("os").environ["LAKESIDE_HOME"] = previous
+        os.environ["LAKESIDE_HOME"] = previous
 
 
 def test_every_trip_is_enriched_or_quarantined_with_its_reason(home):
@@ -93,8 +94,8 @@ def test_gold_tables_add_up(home):
     per_hour, pairs, flows = (lake.table(name).to_pandas() for name in GOLD_TABLES)
     picked = enriched[~enriched["pickup_outside"]]
     assert per_hour["trips"].sum() == len(picked)
-    midtown = picked.groupby("pickup_zone_id").size()
-    assert per_hour.groupby("pickup_zone_id")["trips"].sum().sort_index().equals(midtown.sort_index())
+    per_zone = picked.groupby("pickup_zone_id").size()
+    assert per_hour.groupby("pickup_zone_id")["trips"].sum().sort_index().equals(per_zone.sort_index())
     both = picked[~picked["dropoff_outside"]]
     assert pairs["trips"].sum() == flows["trips"].sum() == len(both)
     assert abs(flows["share"].sum() - 1) < 1e-9
@@ -146,7 +147,6 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 def chromium() -> str:
     """Debian's chromium: found on PATH, else installed with apt-get (as root), else the test skips."""
-    import os
     import shutil
     import subprocess
 
