@@ -134,3 +134,27 @@ def test_retrain_dags_offer_exactly_the_library_s_model_families(dagbag):
     assert families.value == families_for("regression")
     assert families.schema["items"]["enum"] == families_for("regression")
     assert dagbag.dags["retrain_iris"].params.get_param("families").value == list(get("iris").search.families)
+
+
+def test_geospatial_enrichment_runs_on_fresh_trips_and_chains_zones_enrich_map(dagbag):
+    dag = dagbag.dags["geospatial_enrichment"]
+    assert "silver.taxi_trips" in str(dag.timetable.asset_condition)
+    assert dag.get_task("enrich").upstream_task_ids == {"day", "refresh_zones"}
+    assert dag.get_task("publish_map").upstream_task_ids == {"enrich", "day"}
+    assert dag.get_task("enrich").application_args[0] == "--logical-date"
+
+
+def test_asset_events_carry_the_logical_date_an_asset_triggered_run_reads():
+    from types import SimpleNamespace
+
+    from lakeside.airflow import event_logical_date, silver_asset, stamp_outlet_events
+
+    trips = silver_asset("taxi_trips")
+    events = {trips: SimpleNamespace(extra={})}
+    stamp_outlet_events([trips], {"ds": "2015-01-15", "outlet_events": events})
+    assert events[trips].extra == {"logical_date": "2015-01-15"}
+    triggering = {"triggering_asset_events": {trips: [SimpleNamespace(extra={"logical_date": "2015-01-14"}),
+                                                      SimpleNamespace(extra={"logical_date": "2015-01-15"}),
+                                                      SimpleNamespace(extra={})]}}
+    assert event_logical_date(triggering, trips) == "2015-01-15"
+    assert event_logical_date({}, trips) is None

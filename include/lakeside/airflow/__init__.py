@@ -63,7 +63,28 @@ class SparkJobOperator(SparkSubmitOperator):
         self.conf = {**submitted, **(self.conf or {})}
         self.env_vars = {**job_environment(), **(self.env_vars or {})}
         self.py_files = self.py_files or os.environ.get("LAKESIDE_PY_FILES") or None
-        return super().execute(context)
+        result = super().execute(context)
+        stamp_outlet_events(self.outlets, context)
+        return result
+
+
+def stamp_outlet_events(outlets, context: Any) -> None:
+    """Asset events name the logical date whose data they announce (``extra["logical_date"]``):
+    an asset-triggered run has no logical date of its own and reads it there."""
+    day = context.get("ds")
+    events = context.get("outlet_events")
+    if not day or events is None:
+        return
+    for outlet in outlets or []:
+        if isinstance(outlet, Asset):
+            events[outlet].extra["logical_date"] = day
+
+
+def event_logical_date(context: Any, asset: Asset) -> str | None:
+    """The newest logical date announced by the asset events that triggered this run."""
+    events = (context.get("triggering_asset_events") or {}).get(asset) or []
+    days = [e.extra.get("logical_date") for e in events if (e.extra or {}).get("logical_date")]
+    return max(days) if days else None
 
 
 def job_environment() -> dict[str, str]:

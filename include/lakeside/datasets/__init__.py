@@ -17,7 +17,7 @@ import importlib
 from types import ModuleType
 
 ALL_SOURCES = ("loans", "paysim", "weekly_sales", "store_item", "taxi_trips", "taxi_zones", "iris")
-INGEST_SOURCES = ("loans",)
+INGEST_SOURCES = ("loans", "taxi_trips")
 
 
 def source(name: str) -> ModuleType:

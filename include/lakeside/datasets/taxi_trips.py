@@ -68,6 +68,16 @@ SPEC = SourceSpec(
 _TIMESTAMP_COLUMNS = ("tpep_pickup_datetime", "tpep_dropoff_datetime")
 _SILVER_DTYPES = {"long": "int64", "int": "int32", "double": "float64", "timestamp": "datetime64[ns]"}
 _DTYPES = {c.name: _SILVER_DTYPES[c.kind] for c in SPEC.columns}
+_KEYED_COLUMNS = [c for c in SPEC.column_names if c != "trip_id"]
+# 2009 and 2010 files name the same columns otherwise.
+_COLUMN_ALIASES = {
+    "Trip_Pickup_DateTime": "tpep_pickup_datetime", "Trip_Dropoff_DateTime": "tpep_dropoff_datetime",
+    "pickup_datetime": "tpep_pickup_datetime", "dropoff_datetime": "tpep_dropoff_datetime",
+    "Passenger_Count": "passenger_count", "Trip_Distance": "trip_distance",
+    "Start_Lon": "pickup_longitude", "Start_Lat": "pickup_latitude",
+    "End_Lon": "dropoff_longitude", "End_Lat": "dropoff_latitude",
+    "Fare_Amt": "fare_amount", "Tip_Amt": "tip_amount", "Total_Amt": "total_amount",
+}
 
 
 @dataclass(frozen=True)
@@ -156,15 +166,78 @@ def generate(rows: int, seed: int = 0, day: str = "2015-01-15") -> pd.DataFrame:
     }).astype(_DTYPES)
 
 
-def load(path: str, first_trip_id: int = 1) -> pd.DataFrame:
-    """Read a TLC yellow trip CSV with coordinates (2015 - June 2016; path or URL) into
-    :func:`generate`'s shape. Public files have no key: ``trip_id`` becomes ``first_trip_id`` +
-    the row's position in the file (a file written by :func:`to_raw` keeps its own).
+def load(path: str) -> pd.DataFrame:
+    """Read a TLC yellow trip file with coordinates (2009 - June 2016; CSV or Parquet, path or
+    URL) into :func:`generate`'s shape. Public files have no key: ``trip_id`` is derived from the
+    record's values (:func:`trip_key`), so the same trip gets the same id in any file and order;
+    a file written by :func:`to_raw` keeps its own. The 2009 column names (``Trip_Pickup_DateTime``,
+    ``Start_Lon``, ``Fare_Amt``, ...) and 2010's (``pickup_datetime``) are read too.
     """
-    raw = read_text_csv(path, SPEC, "yellow taxi (with coordinates)", optional=("trip_id",))
-    if "trip_id" not in raw.columns:
-        raw["trip_id"] = (first_trip_id + np.arange(len(raw))).astype(str)
-    return SPEC.typed(raw)
+    if str(path).lower().endswith((".parquet", ".pq")):
+        raw = _parquet_as_text(path)
+    else:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, low_memory=False)
+        raw.columns = raw.columns.str.strip()
+        raw = raw.rename(columns=_COLUMN_ALIASES)
+    missing = [c for c in SPEC.column_names if c != "trip_id" and c not in raw.columns]
+    if missing:
+        raise ValueError(f"{path}: not a yellow taxi (with coordinates) file, missing columns: {', '.join(missing)}")
+    keyed = "trip_id" in raw.columns
+    if not keyed:
+        raw["trip_id"] = "1"
+    typed = SPEC.typed(raw)
+    if not keyed:
+        typed["trip_id"] = trip_key(typed)
+    return typed
+
+
+def trip_key(trips: pd.DataFrame) -> pd.Series:
+    """A deterministic ``trip_id`` for records without one: a 63-bit hash of the record's typed
+    values (every column but ``trip_id``), at least 1. Identical records share an id, so ingest
+    refuses the repeat as a duplicate key (the public files do repeat some records)."""
+    hashed = pd.util.hash_pandas_object(trips[_KEYED_COLUMNS], index=False).to_numpy(dtype=np.uint64)
+    return pd.Series(np.maximum((hashed >> np.uint64(1)).astype(np.int64), 1), index=trips.index, name="trip_id")
+
+
+def backfill(path: str, landing_root) -> list[str]:
+    """Split a public TLC file (CSV or Parquet) into landing files, one per pickup day
+    (``<landing_root>/taxi_trips/<day>/<file stem>.csv``, keys included), for daily_ingest to
+    take day by day. Returns the files written."""
+    from pathlib import Path
+
+    trips = load(path)
+    stem = Path(str(path)).name.split(".")[0]
+    written = []
+    days = trips["tpep_pickup_datetime"].dt.strftime("%Y-%m-%d").fillna("unknown-day")
+    for day, rows in trips.groupby(days, sort=True):
+        target = Path(landing_root) / SPEC.name / day / f"{stem}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        to_raw(rows).to_csv(target, index=False)
+        written.append(str(target))
+    return written
+
+
+def daily_raw(day, rows: int, seed: int = 0) -> pd.DataFrame:
+    """The text of one day's raw trips file (each day its own draw)."""
+    day = pd.Timestamp(str(day)[:10])
+    return to_raw(generate(rows, seed=seed * 100_003 + day.toordinal(), day=day.strftime("%Y-%m-%d")))
+
+
+def _parquet_as_text(path: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    frame = pq.read_table(path).to_pandas()
+    frame = frame.rename(columns={c: c.strip() for c in frame.columns}).rename(columns=_COLUMN_ALIASES)
+    text = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            text[name] = column.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+        elif pd.api.types.is_float_dtype(column):
+            text[name] = column.map(lambda v: "" if pd.isna(v) else repr(float(v)))
+        else:
+            text[name] = column.astype(str).where(column.notna(), "")
+    return pd.DataFrame(text)
 
 
 def to_raw(df: pd.DataFrame) -> pd.DataFrame:

