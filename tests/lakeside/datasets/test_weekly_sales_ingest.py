@@ -49,7 +49,7 @@ def test_good_rows_reach_silver_under_table_names_and_bad_rows_quarantine(spark,
     bad = [
         rows[0], rows[1],
         short_row,
-        with_cell(rows[3], "W3", "-2"),
+        with_cell(rows[3], "W0", "-2"),
         with_cell(rows[4], "W1", "abc"),
         with_cell(rows[5], "W2", "NaN"),
     ]
@@ -66,7 +66,7 @@ def test_good_rows_reach_silver_under_table_names_and_bad_rows_quarantine(spark,
 
     reasons = dict(lake.table("quarantine.weekly_sales").to_pandas()[["Product_Code", "_reason"]].itertuples(index=False))
     assert reasons["P3"].startswith("malformed CSV record")
-    assert reasons["P4"] == "`W3`: -2 is out of range [0, None]"
+    assert reasons["P4"] == "`W0`: -2 is out of range [0, None]"
     assert reasons["P5"] == "`W1`: cannot read 'abc' as int"
     assert reasons["P6"] == "`W2`: cannot read 'NaN' as int"
 
