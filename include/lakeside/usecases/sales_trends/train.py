@@ -106,7 +106,7 @@ def train(use_case, snapshot, params: dict[str, Any], spark=None) -> dict[str, A
 
     settings = settings_of(params)
     spark = spark or _spark()
-    lake = Lake(snapshot.uri.rsplit("/", 2)[0], backend=_backend(spark), spark=spark)
+    lake = Lake(snapshot.uri.rsplit("/", 2)[0], backend=_table_backend(), spark=spark)
     source = lake.table(snapshot.table).read(version=snapshot.version)
     table, pattern = score(source, settings)
     check_monotone(table, settings["stretch_factors"])
@@ -226,7 +226,7 @@ def _product_order(codes: pd.Series) -> pd.Series:
     return pd.to_numeric(codes.astype(str).str.extract(r"(\d+)$", expand=False), errors="coerce")
 
 
-def _backend(spark) -> str:
+def _table_backend() -> str:
     from lakeside.config import settings
 
     return settings().table_backend
