@@ -104,15 +104,16 @@ def read_raw_file(spark: SparkSession, path: str, spec: SourceSpec) -> DataFrame
     from each split's offset, and lines are joined back into records where a quoted field
     holds line breaks (an odd number of quote characters opens or closes such a field). Each
     record is then parsed with the header's columns (``from_csv``); one whose fields do not
-    match keeps its text in ``_raw_line``. ``_row`` is the number of the record's first line
+    match keeps its text in ``_raw_line``. Columns are found by their file header
+    (``Column.file_name``) and named by the spec's table names. ``_row`` is the number of the record's first line
     counted from the first line after the header: the record number, unless earlier records
     span several lines or blank lines come between them; stable for a given file.
     Notice lines before the header (old Lending Club exports) are skipped and logged.
     """
     lines = _numbered_lines(spark, path)
     layout = _FileLayout.scan(lines, path, spec)
-    missing = [c for c in spec.column_names if c not in layout.header]
-    extra = [c for c in layout.header if c not in spec.column_names]
+    missing = [c.name for c in spec.columns if c.file_name not in layout.header]
+    extra = [c for c in layout.header if c not in spec.file_names]
     if extra:
         log.warning("%s: ignoring columns %s that %s does not define", path, extra, spec.name)
     numbered = lines.select(layout.line_number().alias("_line"), "value").filter(F.col("_line") > layout.header_line)
@@ -121,8 +122,8 @@ def read_raw_file(spark: SparkSession, path: str, spec: SourceSpec) -> DataFrame
     fields = F.from_csv("value", ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
     parsed = records.filter(F.trim("value") != "").select(fields.alias("r"), "_line")
     return parsed.select(
-        *[(F.col("r").getField(c) if c in layout.header else F.lit(None).cast("string")).alias(c)
-          for c in spec.column_names],
+        *[(F.col("r").getField(c.file_name) if c.file_name in layout.header else F.lit(None).cast("string"))
+          .alias(c.name) for c in spec.columns],
         F.col("r").getField(CORRUPT).alias("_raw_line"),
         F.lit(",".join(missing) or None).cast("string").alias("_missing_columns"),
         F.lit(path).alias("_source_file"),

@@ -35,10 +35,19 @@ class Column:
     min: float | None = None
     max: float | None = None
     pattern: str | None = None
+    header: str | None = None
+    """The column's name in the raw file when it differs from ``name`` (the name in every table):
+    Delta refuses names with spaces without column mapping, so "Normalized 0" arrives under
+    that header and is stored as ``Normalized_0``."""
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_TYPES:
             raise ValueError(f"column {self.name!r}: unknown kind {self.kind!r}")
+
+    @property
+    def file_name(self) -> str:
+        """The column's header in raw files."""
+        return self.header or self.name
 
     @property
     def silver_type(self) -> str:
@@ -73,6 +82,11 @@ class SourceSpec:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def file_names(self) -> list[str]:
+        """The columns' headers in raw files (``column_names`` where no header differs)."""
+        return [c.file_name for c in self.columns]
+
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
@@ -99,18 +113,20 @@ class SourceSpec:
 
 
 def read_text_csv(path: str, spec: SourceSpec, what: str, optional: tuple[str, ...] = (), skiprows: int = 0):
-    """A public CSV as text (every cell a string), checked to hold the spec's columns.
+    """A public CSV as text (every cell a string), checked to hold the spec's columns, whose
+    file headers are renamed to the spec's column names.
 
-    Raises ``ValueError`` naming the missing columns; ``optional`` columns may be absent.
+    Raises ``ValueError`` naming the missing columns (as the file names them); ``optional``
+    columns may be absent.
     """
     import pandas as pd
 
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, low_memory=False, skiprows=skiprows)
     raw.columns = raw.columns.str.strip()
-    missing = [c for c in spec.column_names if c not in optional and c not in raw.columns]
+    missing = [c.file_name for c in spec.columns if c.name not in optional and c.file_name not in raw.columns]
     if missing:
         raise ValueError(f"{path}: not a {what} file, missing columns: {', '.join(missing)}")
-    return raw
+    return raw.rename(columns={c.file_name: c.name for c in spec.columns if c.header})
 
 
 def typed_column(texts, kind: str):

@@ -31,7 +31,7 @@ def inject(raw: pd.DataFrame, spec: SourceSpec, share: float, seed: int = 0) -> 
             continue
         column = _column_for(fault, spec, rng)
         if column is not None:
-            out.iat[position, out.columns.get_loc(column.name)] = _bad_value(fault, column)
+            out.iat[position, out.columns.get_loc(column.file_name)] = _bad_value(fault, column)
     extra = out.iloc[duplicates].copy()
     return pd.concat([out, extra], ignore_index=True) if len(extra) else out
 

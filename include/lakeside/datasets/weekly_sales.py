@@ -4,6 +4,16 @@ One row per product: ``Product_Code`` (P1..P811), the unit counts ``W0``..``W51`
 ``MIN`` and ``MAX``, and ``Normalized 0``..``Normalized 51`` = (W - MIN) / (MAX - MIN) rounded
 to two decimals as in the public file (0 for a product that sold the same every week).
 
+Layout in tables: Delta refuses column names with spaces unless column mapping is on, which
+older readers and the file-list read path do not follow. So the file's ``Normalized 0`` ..
+``Normalized 51`` are stored as ``Normalized_0`` .. ``Normalized_51`` (``Column.header`` keeps
+the file's name: ingest and :func:`load` read the public header, :func:`to_raw` writes it);
+every other name is the file's. :func:`generate` and :func:`load` return the table layout.
+
+The weekly landing (:func:`daily_raw`) is the whole catalogue's last 52 weeks as of a day: the
+file the shop's system exports each week; silver keeps one row per product, merged on
+``Product_Code``.
+
 The generator gives each product a weekly shape that mixes the factory's capacity pattern
 (:func:`capacity_pattern`) with the product's own trend and yearly wave, and:
 
@@ -18,6 +28,7 @@ The generator gives each product a weekly shape that mixes the factory's capacit
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -36,7 +47,8 @@ MADE_SOLD_SHARE = 0.85  # a product made to capacity sells about this share of w
 def weekly_spec(weeks: int = WEEKS) -> SourceSpec:
     """The schema of a file with ``weeks`` weeks (the public file has 52)."""
     counts = tuple(Column(f"W{w}", "int", min=0) for w in range(weeks))
-    normalized = tuple(Column(f"Normalized {w}", "double", min=0, max=1) for w in range(weeks))
+    normalized = tuple(Column(f"Normalized_{w}", "double", min=0, max=1, header=f"Normalized {w}")
+                       for w in range(weeks))
     return SourceSpec(
         name="weekly_sales",
         description="Weekly units sold per product over a year, one row per product.",
@@ -54,21 +66,41 @@ def weekly_spec(weeks: int = WEEKS) -> SourceSpec:
 SPEC = weekly_spec()
 
 
-def capacity_pattern(weeks: int = WEEKS) -> np.ndarray:
+@dataclass(frozen=True)
+class CapacityPattern:
+    """The factory's weekly capacity: ``base`` units a week, ``summer`` in ``summer_months``
+    (temporary staff), and in each month's third week (the week starting on day 15-21) only
+    ``dip`` of that (the filament supply runs short)."""
+
+    base: float = BASE_CAPACITY
+    summer: float = SUMMER_CAPACITY
+    dip: float = FILAMENT_DIP
+    summer_months: tuple[int, ...] = (6, 7, 8)
+
+    def __post_init__(self) -> None:
+        if self.base <= 0 or self.summer <= 0 or not 0 < self.dip <= 1:
+            raise ValueError(f"capacity must be positive and the dip a share in (0, 1]: {self}")
+        if not set(self.summer_months) <= set(range(1, 13)):
+            raise ValueError(f"summer_months must be months 1-12, got {self.summer_months}")
+
+    def values(self, weeks: int = WEEKS) -> np.ndarray:
+        """Week ``w`` starts on day ``7 * w`` of a non-leap year (continuing into the next year
+        past week 52); a week whose middle day falls in a summer month has the summer capacity."""
+        starts = [dt.date(2019, 1, 1) + dt.timedelta(days=7 * w) for w in range(weeks)]
+        summer = np.array([(start + dt.timedelta(days=3)).month in self.summer_months for start in starts])
+        third_week = np.array([15 <= start.day <= 21 for start in starts])
+        capacity = np.where(summer, self.summer, self.base)
+        return np.where(third_week, capacity * self.dip, capacity).astype("float64")
+
+
+def capacity_pattern(weeks: int = WEEKS, **settings) -> np.ndarray:
     """The factory's weekly capacity in units, float64, one value per week from 1 January.
 
-    Week ``w`` starts on day ``7 * w`` of a non-leap year (continuing into the next year past
-    week 52). A week whose middle day falls in June, July or August has the summer capacity
-    (temporary staff), any other the base capacity. The week starting on the 15th-21st of a
-    month is that month's third week: the filament supply runs short and capacity drops to
-    :data:`FILAMENT_DIP` of its level, one dip per month.
+    ``settings`` override :class:`CapacityPattern`'s defaults (``base``, ``summer``, ``dip``,
+    ``summer_months``): by default 10 units a week, 14 in June-August, and 60% of that in the
+    third week of every month.
     """
-    starts = [dt.date(2019, 1, 1) + dt.timedelta(days=7 * w) for w in range(weeks)]
-    middles = [start + dt.timedelta(days=3) for start in starts]
-    summer = np.array([day.month in (6, 7, 8) for day in middles])
-    third_week = np.array([15 <= start.day <= 21 for start in starts])
-    capacity = np.where(summer, SUMMER_CAPACITY, BASE_CAPACITY)
-    return np.where(third_week, capacity * FILAMENT_DIP, capacity).astype("float64")
+    return CapacityPattern(**settings).values(weeks)
 
 
 def generate(products: int = PRODUCTS, weeks: int = WEEKS, seed: int = 0) -> pd.DataFrame:
@@ -94,15 +126,25 @@ def generate(products: int = PRODUCTS, weeks: int = WEEKS, seed: int = 0) -> pd.
 
 
 def load(path: str) -> pd.DataFrame:
-    """Read the UCI CSV (local path or URL) into :func:`generate`'s shape (52 weeks)."""
+    """Read the UCI CSV ``Sales_Transactions_Dataset_Weekly.csv`` (local path or URL) into
+    :func:`generate`'s shape (52 weeks, table names: ``Normalized_0``...)."""
     raw = read_text_csv(path, SPEC, "weekly sales")
     return SPEC.typed(raw)
 
 
 def to_raw(df: pd.DataFrame) -> pd.DataFrame:
-    """The text of the public file: "11", "0.44", "0", "1" (no trailing ".0")."""
-    return pd.DataFrame({name: df[name].map(_number_text) if name.startswith("Normalized") else df[name].astype(str)
-                         for name in df.columns})
+    """The text of the public file under its header: "11", "0.44", "0", "1" (no trailing ".0")."""
+    spec = weekly_spec(sum(1 for name in df.columns if name.startswith("Normalized_")))
+    return pd.DataFrame({column.file_name: df[column.name].map(_number_text) if column.kind == "double"
+                         else df[column.name].astype(str) for column in spec.columns})
+
+
+def daily_raw(day: dt.date, rows: int = PRODUCTS, seed: int = 0) -> pd.DataFrame:
+    """The weekly export landing on ``day``: ``rows`` products' last 52 weeks, as text.
+
+    Each week (Monday-based) has its own draw, so two days of one week land the same file."""
+    week = (day - dt.date(2007, 1, 1)).days // 7
+    return to_raw(generate(rows, seed=seed * 100_003 + week))
 
 
 def _weekly_shapes(rng: np.random.Generator, follows: np.ndarray, weeks: int) -> np.ndarray:
@@ -126,7 +168,7 @@ def _frame(codes: list[str], counts: np.ndarray) -> pd.DataFrame:
     columns = {"Product_Code": np.array(codes, dtype=object)}
     columns |= {f"W{w}": counts[:, w].astype("int32") for w in range(weeks)}
     columns |= {"MIN": low[:, 0].astype("int32"), "MAX": high[:, 0].astype("int32")}
-    columns |= {f"Normalized {w}": normalized[:, w].astype("float64") for w in range(weeks)}
+    columns |= {f"Normalized_{w}": normalized[:, w].astype("float64") for w in range(weeks)}
     return pd.DataFrame(columns)
 
 

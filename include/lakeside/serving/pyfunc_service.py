@@ -15,7 +15,9 @@ served by BentoML.
   DataFrame, passed on unchecked.
 
 ``params`` are checked against the signature's params schema (an unknown name or a wrong type
-is a 422 naming it) and passed to ``predict``. Answers are ``{"predictions": ...}`` (a bare list
+is a 422 naming it) and passed to ``predict``. A model checks what a signature cannot say (a
+count must not be negative) by raising :class:`~.payloads.PayloadError` from ``predict``: it
+is answered with its status, field and row, like the service's own checks. Answers are ``{"predictions": ...}`` (a bare list
 for the ``columns``/``data`` shape); problems ``{"error", "field", "row"}`` with a 4xx. One
 request is predicted at a time, in a worker thread (models need not be thread-safe; requests
 carry their own params, so they are not batched together). ``GET /model``, reload, headers,
@@ -66,6 +68,8 @@ class PyfuncService(ModelService):
         try:
             predictions = await asyncio.get_running_loop().run_in_executor(
                 live.runner, _predict, live.model, model_input, checked)
+        except PayloadError as error:  # the model's own check of its input's values
+            return self.refuse(error, live)
         except Exception as error:
             if getattr(error, "error_code", None) == "INVALID_PARAMETER_VALUE":  # MLflow's schema enforcement
                 return self.refuse(PayloadError(str(getattr(error, "message", error))), live)

@@ -73,16 +73,18 @@ def check_params(params: Any, schema) -> dict[str, Any] | None:
 def _tensor(field: str, value: Any, spec, max_rows: int) -> np.ndarray:
     if not isinstance(value, list):
         raise PayloadError(f"{field!r} must be an array", status=400, field=field)
+    expected = tuple(spec.shape)
     try:
         array = np.asarray(value)
     except ValueError:
-        raise PayloadError(f"{field!r} is ragged: every row must have the same shape", field=field) from None
+        raise _row_error(field, value, spec) or PayloadError(
+            f"{field!r} is ragged: every row must have the same shape", field=field) from None
     if array.dtype == object:
-        raise PayloadError(f"{field!r} is ragged or mixes types: every row must have the same shape",
-                           field=field)
-    expected = tuple(spec.shape)
+        raise _row_error(field, value, spec) or PayloadError(
+            f"{field!r} is ragged or mixes types: every row must have the same shape", field=field)
     if len(array.shape) != len(expected) or any(e not in (-1, a) for e, a in zip(expected, array.shape)):
-        raise PayloadError(f"{field!r} must have shape {_shape(expected)}, got {_shape(array.shape)}", field=field)
+        raise _row_error(field, value, spec) or PayloadError(
+            f"{field!r} must have shape {_shape(expected)}, got {_shape(array.shape)}", field=field)
     if array.ndim:
         _check_rows(array.shape[0], max_rows)
     dtype = np.dtype(spec.type)
@@ -91,6 +93,28 @@ def _tensor(field: str, value: Any, spec, max_rows: int) -> np.ndarray:
     if array.dtype.kind == "b" and dtype.kind != "b" or not np.can_cast(array.dtype, dtype, casting="same_kind"):
         raise PayloadError(f"{field!r} must hold {_kind(dtype)}, got {_kind(array.dtype)}", field=field)
     return array.astype(dtype)
+
+
+def _row_error(field: str, value: list, spec) -> PayloadError | None:
+    """For a table of numbers (shape ``(-1, n)``): the first row that is not ``n`` values, or that
+    holds something else than a number (null included), named with its row; None otherwise."""
+    expected = tuple(spec.shape)
+    if len(expected) != 2 or expected[1] == -1 or not isinstance(value, list):
+        return None
+    width, numbers = expected[1], np.dtype(spec.type).kind in "iuf"
+    for row, values in enumerate(value):
+        if not isinstance(values, list) or len(values) != width:
+            size = f"{len(values)} values" if isinstance(values, list) else f"a {type(values).__name__}"
+            problem = "is ragged" if row and isinstance(values, list) and len(value[0]) == width \
+                else f"must have shape {_shape(expected)}"
+            return PayloadError(f"{field!r} {problem}: row {row} has {size}, every row must have {width}",
+                                field=field, row=row)
+        if numbers:
+            for position, item in enumerate(values):
+                if isinstance(item, bool) or not isinstance(item, (int, float)):
+                    return PayloadError(f"row {row} of {field!r} must hold numbers, got {item!r} at position "
+                                        f"{position}", field=field, row=row)
+    return None
 
 
 def _check_rows(count: int, max_rows: int) -> None:

@@ -7,8 +7,8 @@ import pytest
 from lakeside.datasets import weekly_sales
 
 WEEK_COLUMNS = [f"W{w}" for w in range(52)]
-NORMALIZED_COLUMNS = [f"Normalized {w}" for w in range(52)]
-HEADER = ",".join(["Product_Code", *WEEK_COLUMNS, "MIN", "MAX", *NORMALIZED_COLUMNS])
+NORMALIZED_COLUMNS = [f"Normalized_{w}" for w in range(52)]
+HEADER = ",".join(["Product_Code", *WEEK_COLUMNS, "MIN", "MAX", *[f"Normalized {w}" for w in range(52)]])
 P1_COUNTS = [11, 12, 10, 8, 13, 12, 14, 21, 6, 14, 11, 14, 16, 9, 9, 9, 14, 9, 3, 12, 5, 11, 7, 12, 5, 9,
              7, 10, 5, 11, 7, 10, 12, 6, 5, 14, 10, 23, 20, 7, 7, 11, 12, 9, 11, 7, 9, 13, 9, 7, 11, 6]
 
@@ -27,7 +27,8 @@ def sales() -> pd.DataFrame:
 
 
 def test_columns_and_dtypes_follow_the_spec(sales):
-    assert list(sales.columns) == weekly_sales.SPEC.column_names == HEADER.split(",")
+    assert list(sales.columns) == weekly_sales.SPEC.column_names == HEADER.replace("Normalized ", "Normalized_").split(",")
+    assert weekly_sales.SPEC.file_names == HEADER.split(",")
     kinds = {"int": "int32", "double": "float64", "string": "object"}
     for column in weekly_sales.SPEC.columns:
         assert str(sales[column.name].dtype) == kinds[column.kind], column.name
@@ -64,7 +65,7 @@ def test_a_constant_product_normalizes_to_zero():
     small = weekly_sales.generate(products=400, weeks=3, seed=1)
     constant = small[small["MIN"] == small["MAX"]]
     assert len(constant) > 0
-    assert (constant[["Normalized 0", "Normalized 1", "Normalized 2"]] == 0).all().all()
+    assert (constant[["Normalized_0", "Normalized_1", "Normalized_2"]] == 0).all().all()
 
 
 def test_other_week_counts_follow_their_own_spec():
@@ -106,7 +107,7 @@ def test_load_reads_the_uci_file(tmp_path):
     assert loaded.dtypes.equals(weekly_sales.generate(3).dtypes)
     assert loaded.loc[0, WEEK_COLUMNS].tolist() == P1_COUNTS
     assert loaded.loc[0, ["MIN", "MAX"]].tolist() == [3, 23]
-    assert loaded.loc[0, "Normalized 7"] == 0.9  # (21 - 3) / 20
+    assert loaded.loc[0, "Normalized_7"] == 0.9  # (21 - 3) / 20
     assert (loaded.loc[1, NORMALIZED_COLUMNS] == 0).all()
 
 
@@ -123,3 +124,21 @@ def test_load_names_the_missing_columns(tmp_path):
     path.write_text(",".join(["Product_Code", *WEEK_COLUMNS]) + "\n" + ",".join(["P1", *["1"] * 52]) + "\n")
     with pytest.raises(ValueError, match="missing columns: MIN, MAX, Normalized 0"):
         weekly_sales.load(str(path))
+
+
+def test_the_capacity_pattern_is_configurable():
+    default = weekly_sales.capacity_pattern()
+    flat = weekly_sales.capacity_pattern(summer=10.0, dip=1.0)
+    assert set(flat) == {10.0}
+    longer_summer = weekly_sales.capacity_pattern(summer_months=(5, 6, 7, 8, 9))
+    assert (longer_summer >= default).all() and (longer_summer > default).sum() >= 8
+    with pytest.raises(ValueError, match="dip"):
+        weekly_sales.capacity_pattern(dip=1.5)
+
+
+def test_a_weekly_landing_is_the_same_file_all_week_and_new_the_next():
+    monday, sunday = dt.date(2024, 1, 1), dt.date(2024, 1, 7)
+    first = weekly_sales.daily_raw(monday, rows=20)
+    assert list(first.columns) == HEADER.split(",")
+    pd.testing.assert_frame_equal(first, weekly_sales.daily_raw(sunday, rows=20))
+    assert not first.equals(weekly_sales.daily_raw(dt.date(2024, 1, 8), rows=20))
