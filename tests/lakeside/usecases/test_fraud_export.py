@@ -20,9 +20,9 @@ def labelled():
     return log.assign(label=rules.load().label_frame(log)[0])
 
 
-@pytest.fixture(scope="module", params=[(5, 10), (10, 32)], ids=["depth5-bins10", "depth10-bins32"])
-def fitted(request, spark, labelled, tmp_path_factory):
-    depth, bins = request.param
+@pytest.fixture(scope="module")
+def fitted(spark, labelled, tmp_path_factory):
+    depth, bins = 5, 10
     frame = with_spark_features(spark.createDataFrame(labelled))
     estimator, _ = pipeline(TrainConfig(), depth, bins)
     model = estimator.fit(frame)

@@ -137,11 +137,11 @@ def parse(data: Any, source: str = "rules") -> RuleSet:
 def _rule(data: Any, where: str) -> Rule:
     if not isinstance(data, dict):
         raise InvalidRulesError(f"{where}: expected an object with name and when")
-    _refuse_unknown(data, _RULE_FIELDS, where)
     name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"\w+", name):
         raise InvalidRulesError(f"{where}: 'name' must be a word (letters, digits, _), got {name!r}")
     where = f"{where} ({name})"
+    _refuse_unknown(data, _RULE_FIELDS, where)
     conditions = data.get("when")
     if not isinstance(conditions, list) or not conditions:
         raise InvalidRulesError(f"{where}: 'when' must be a non-empty list of conditions")
