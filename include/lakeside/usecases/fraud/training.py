@@ -196,9 +196,8 @@ def train(use_case, snapshot, params: dict[str, Any], spark=None) -> dict[str, A
     table = open_lake(spark).table(snapshot.table)
     rows = with_spark_features(table.read(version=snapshot.version))
     rows = with_gate_holdout(rows, tuple(snapshot.key), snapshot.holdout_fraction)
-    pool = rows.filter(~F.col(HOLDOUT)).drop(HOLDOUT)
+    pool = rows.filter(~F.col(HOLDOUT)).drop(HOLDOUT).persist()  # the holdout's hash is computed once
     train_rows, test_rows = pool.randomSplit([1 - config.test_fraction, config.test_fraction], seed=config.split_seed)
-    train_rows, test_rows = train_rows.persist(), test_rows.persist()
     rule_versions = sorted(r[0] for r in pool.select("rule_version").distinct().collect())
     lineage = {"lakeside.table": snapshot.table, "lakeside.table_version": str(snapshot.version),
                "lakeside.table_uri": snapshot.uri, "rule_version": ",".join(rule_versions)}
@@ -232,8 +231,7 @@ def train(use_case, snapshot, params: dict[str, Any], spark=None) -> dict[str, A
                                 **{f"{v.name}_{k}": val for v in variants for k, val in v.metrics.items()}})
             mlflow.set_tags({"chosen_variant": chosen.name, "lakeside.trainer": "fraud_tree"})
     finally:
-        train_rows.unpersist()
-        test_rows.unpersist()
+        pool.unpersist()
     log.info("fraud tree: chose %s\n%s", chosen.name, table_md)
     return {
         "parent_run_id": parent.info.run_id,
