@@ -83,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         steps.append(m)
         result["trained"] = {k: trained[k] for k in ("variants", "best_params", "cv", "run_id", "rule_version")}
         result["target_seconds"] = sum(s.seconds for s in steps[1:])
-        result["throughput"] = _throughput(spark, lake, trained, args, workdir)
+        _print(result, steps)
+        try:
+            result["throughput"] = _throughput(spark, lake, trained, args, workdir)
+        except Exception as error:  # noqa: BLE001 - the training figures stand on their own
+            result["throughput"] = {"error": repr(error)}
     finally:
         from lakeside.serving.deploy import stop_local
 

@@ -79,7 +79,10 @@ def test_fraud_end_to_end(spark, lakeside_home, mlflow_server, monkeypatch, tmp_
         unknown = http.post("/invocations", json={"dataframe_records": [{**body["dataframe_records"][0], "type": "WIRE"}]})
     assert plain.status_code == 200 and len(plain.json()["predictions"]) == 3
     answers = explained.json()["predictions"]
-    assert [a["prediction"] for a in answers] == rows["label"].tolist()
+    local = mlflow.pyfunc.load_model("models:/e2e_fraud_tree@champion").predict(
+        rows[list(INPUTS)], params={"decision_path": True})
+    assert [a["prediction"] for a in answers] == local["prediction"].tolist()
+    assert [a["1"] for a in plain.json()["predictions"]] == local["1"].tolist()
     assert all(a["decision_path"][-1].startswith(f"predict {a['prediction']}") for a in answers)
     assert unknown.status_code == 422 and "WIRE" in unknown.json()["error"]
 
