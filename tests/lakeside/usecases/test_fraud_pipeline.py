@@ -16,7 +16,7 @@ from lakeside.usecases.fraud import INPUTS, KEY, LABELS, REVIEW_QUEUE, relabel, 
 from lakeside.usecases.fraud.training import TrainConfig
 
 DAYS = ("2024-01-01", "2024-01-02")
-TINY_GRID = {"max_depth": [4], "max_bins": [10], "folds": 3}
+TINY_GRID = {"max_depth": [5], "max_bins": [10], "folds": 3}
 
 
 def test_the_jobs_default_grid_is_the_exact_one_of_the_use_case():
@@ -33,14 +33,14 @@ def test_fraud_end_to_end(spark, lakeside_home, mlflow_server, monkeypatch, tmp_
     lake = open_lake(spark)
     spec = paysim.SPEC
     for day in DAYS:
-        files = [str(landing.land_demo_file("paysim", day, rows=800, bad_share=0.01))]
+        files = [str(landing.land_demo_file("paysim", day, rows=1500, bad_share=0.01))]
         batch = ingest.transform(ingest.extract(spark, files, spec), spec, day, f"ingest-{day}")
         ingest.load(lake, batch, spec, day, f"ingest-{day}", files, 0.05)
     seed = rules.load()
 
     first = relabel.relabel(lake, seed, "relabel-1")
     labels = lake.table(LABELS).to_pandas()
-    assert first.days == list(DAYS) and first.rows == len(labels) > 1500
+    assert first.days == list(DAYS) and first.rows == len(labels) > 2900
     assert (labels["rule_version"] == "seed-2017.1").all() and (labels["label"] == labels["rule_label"]).all()
     assert labels["label"].sum() == first.rule_positives > 0
     again = relabel.relabel(lake, seed, "relabel-again")
