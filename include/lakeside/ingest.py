@@ -32,7 +32,7 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from lakeside.datasets._spec import NULL_TOKENS, Column, SourceSpec
+from lakeside.datasets._spec import NULL_TOKENS, Column, RowCheck, SourceSpec
 from lakeside.landing import as_date
 from lakeside.tables import Lake
 
@@ -251,7 +251,7 @@ def parse(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     """Bronze plus each column typed (``__typed_<name>``) and ``_errors``, the reasons to refuse it."""
     typed = {c.name: _typed(c) for c in spec.columns}
     with_types = bronze.withColumns({_typed_name(n): expr for n, expr in typed.items()})
-    column_errors = [e for c in spec.columns for e in _column_errors(c)]
+    column_errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
     malformed = F.array(F.lit("malformed CSV record (wrong number of fields or unbalanced quotes)"))
     unreadable = F.col("_raw_line").isNotNull()
     summary = unreadable & F.col("_raw_line").rlike(spec.summary_lines) if spec.summary_lines else F.lit(False)
@@ -337,6 +337,12 @@ def _column_errors(column: Column) -> list[SparkColumn]:
         checks.append((value.isNotNull() & ~value.cast("string").rlike(column.pattern),
                        F.format_string(f"`{name}`: '%s' does not match {column.pattern}", text)))
     return [F.when(condition, message) for condition, message in checks]
+
+
+def _row_check_error(check: RowCheck) -> SparkColumn:
+    """The check's reason when its condition holds over the typed values (null: not judged)."""
+    condition = F.expr(check.refuse_when.format(**{c: f"`{_typed_name(c)}`" for c in check.columns()}))
+    return F.when(F.coalesce(condition, F.lit(False)), F.lit(check.reason))
 
 
 def _flag_duplicate_keys(parsed: DataFrame, spec: SourceSpec) -> DataFrame:

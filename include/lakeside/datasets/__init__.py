@@ -16,8 +16,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-ALL_SOURCES = ("loans", "paysim", "weekly_sales", "store_item", "taxi_trips", "taxi_zones", "iris")
-INGEST_SOURCES = ("loans", "taxi_trips")
+ALL_SOURCES = ("loans", "paysim", "fraud_reviewed_labels", "weekly_sales", "store_item", "taxi_trips", "taxi_zones",
+               "iris")
+INGEST_SOURCES = ("loans", "taxi_trips", "paysim")
 
 
 def source(name: str) -> ModuleType:

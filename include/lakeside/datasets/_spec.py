@@ -55,6 +55,22 @@ class Column:
 
 
 @dataclass(frozen=True)
+class RowCheck:
+    """A rule across columns. ``refuse_when`` is a Spark SQL condition over the row's typed values,
+    each column written as ``{name}`` (``"{newbalanceOrig} > {oldbalanceOrg} + 0.01"``); rows for
+    which it is true are refused with ``reason``. Rows with a missing value in it are not judged
+    by it (their missing value is refused on its own)."""
+
+    reason: str
+    refuse_when: str
+
+    def columns(self) -> list[str]:
+        import re
+
+        return sorted(set(re.findall(r"\{(\w+)\}", self.refuse_when)))
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """A source: its columns in file order, its natural key and how silver is partitioned."""
 
@@ -66,9 +82,14 @@ class SourceSpec:
     # A regular expression matching the summary lines an export appends (totals, not records):
     # ingest refuses them to quarantine with their own reason, outside the refused share.
     summary_lines: str | None = None
+    row_checks: tuple[RowCheck, ...] = ()
 
     def __post_init__(self) -> None:
         names = self.column_names
+        for check in self.row_checks:
+            unknown = [c for c in check.columns() if c not in names]
+            if unknown:
+                raise ValueError(f"source {self.name!r}: row check {check.reason!r} names unknown columns {unknown}")
         if len(set(names)) != len(names):
             raise ValueError(f"source {self.name!r}: duplicate column names")
         missing = [k for k in self.key if k not in names]

@@ -24,7 +24,7 @@ from typing import Any
 
 from lakeside.metrics import CLASSIFICATION, DIRECTIONS, TASK_METRICS, TASKS
 
-NAMES = ("loans", "iris")
+NAMES = ("loans", "iris", "fraud", "sales_trends")
 SPLITS = ("hash", "stratified", "time")
 SERVICES = ("tabular", "pyfunc", "image")
 BALANCING = ("none", "class_weight", "undersample")

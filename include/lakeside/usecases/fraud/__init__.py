@@ -1,0 +1,49 @@
+"""Fraud: the analysts' rules label PaySim transactions (rules as a versioned data file), an
+explainable Spark ML decision tree learns them (3-fold cross-validation over depth and bins,
+then a balanced retrain), the better variant is gated and served without a JVM with its
+decision paths, and analysts' reviews of low-confidence predictions flow back into the labels
+(../shared/use-cases.md §5).
+
+Tables: ``silver.paysim`` (ingested) -> ``silver.fraud_labels`` (features, rule label, rule
+version, reviewed label when there is one) -> the model ``fraud_tree``; low-confidence
+predictions -> ``gold.fraud_review_queue``; analysts' CSV drops -> ``silver.fraud_reviewed_labels``
+(the source ``fraud_reviewed_labels``, ingested like any other). DAG: ``fraud_relabel`` (daily
+relabel and queue refresh; retrain weekly or when the rule version changes).
+
+This module stays light (DAG files read it); the logic lives in the package's modules.
+"""
+
+from lakeside.usecases import Split, UseCase
+
+KEY = ("step", "nameOrig", "nameDest", "type", "amount")
+INPUTS = ("type", "amount", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest")
+TRANSACTIONS = "silver.paysim"
+LABELS = "silver.fraud_labels"
+REVIEW_QUEUE = "gold.fraud_review_queue"
+REVIEWS_SOURCE = "fraud_reviewed_labels"
+REVIEWS = f"silver.{REVIEWS_SOURCE}"
+
+USE_CASE = UseCase(
+    name="fraud",
+    description="Fraud label of a mobile-money transaction, an explainable tree trained on the analysts' rules.",
+    task="binary",
+    model_name="fraud_tree",
+    table=LABELS,
+    key=KEY,
+    target="label",
+    positive_label=1,
+    split=Split("hash", holdout_fraction=0.2),
+    trainer="lakeside.usecases.fraud.training:train",
+    metric="pr_auc",
+    service="pyfunc",
+    schedule="0 5 * * 1",
+    dag_id="retrain_fraud",
+    params={
+        "rules": None,  # the rule file; None: the seed rules shipped beside this module
+        "max_depth": [5, 10, 15],
+        "max_bins": [10, 20, 30],
+        "folds": 3,
+        "parallelism": 1,
+        "review_band": [0.2, 0.8],
+    },
+)
