@@ -12,6 +12,8 @@ and writes every refused row, with its reason, to **quarantine**.
 - The run fails, leaving silver unchanged, when the refused share passes
   `LAKESIDE_MAX_REJECTED_SHARE` (default 5%); look at `quarantine.<source>`.
 - Re-running a logical date gives the same tables.
+- Sources: every daily source, or the subset `LAKESIDE_INGEST_SOURCES` names (`make demo` sets it
+  to the sources of the use cases it runs).
 - Each silver table is published as the asset `silver.<source>`: DAGs that need fresh data
   schedule on it.
 """
@@ -23,7 +25,7 @@ from datetime import datetime
 from airflow.sdk import dag, task
 
 from lakeside.airflow import DEFAULT_ARGS, SparkJobOperator, silver_asset
-from lakeside.datasets import INGEST_SOURCES
+from lakeside.config import ingest_sources
 
 
 @dag(
@@ -36,7 +38,7 @@ from lakeside.datasets import INGEST_SOURCES
     doc_md=__doc__,
 )
 def daily_ingest():
-    for source in INGEST_SOURCES:
+    for source in ingest_sources():
 
         @task(task_id=f"land_{source}")
         def land(source: str, ds: str | None = None) -> list[str]:

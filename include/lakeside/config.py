@@ -183,3 +183,20 @@ def delta_jars() -> list[str]:
         elif raw is not None:
             jars.append(str(entry.absolute()))
     return jars
+
+
+def ingest_sources() -> tuple[str, ...]:
+    """The sources ``daily_ingest`` lands and ingests: ``LAKESIDE_INGEST_SOURCES`` (comma-separated,
+    a subset of :data:`lakeside.datasets.INGEST_SOURCES`), default all of them. ``make demo`` sets
+    it to the sources its use cases read. An unknown name is refused."""
+    from lakeside.datasets import INGEST_SOURCES
+
+    raw = os.environ.get("LAKESIDE_INGEST_SOURCES", "").strip()
+    if not raw:
+        return tuple(INGEST_SOURCES)
+    chosen = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+    unknown = [name for name in chosen if name not in INGEST_SOURCES]
+    if unknown:
+        raise ValueError(f"LAKESIDE_INGEST_SOURCES names {unknown}, which are not daily sources; "
+                         f"choose from {list(INGEST_SOURCES)}")
+    return chosen

@@ -101,6 +101,7 @@ def run(cases: list[UseCase], search_budget_s: int | None) -> str:
     with step("airflow db migrate (once per Airflow home and version)"):
         ensure_migrated(env, logs / "airflow-db-migrate.log")
     dates = sorted({day for case in cases if case.sources for day in case.demo.dates})
+    env["LAKESIDE_INGEST_SOURCES"] = ",".join(dict.fromkeys(s for case in cases for s in case.sources))
     for day in dates:
         with step(f"daily_ingest {day}"):
             airflow(env, "dags", "test", "daily_ingest", day, log=logs / f"daily_ingest-{day}.log")
