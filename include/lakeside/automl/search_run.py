@@ -213,6 +213,8 @@ class _SearchRun:
                 log.exception("family %s skipped: its data could not be prepared", family.name)
                 self.skipped[family.name] = f"setup failed: {type(error).__name__}: {error}"[:500]
                 return []
+            if stopped.is_set():  # the deadline passed while the data was prepared, between its jobs
+                trainer.stop()
             trials, best = self._optimize(family, trainer, budget_s, max_trials, started, total_s)
         getattr(trainer, "resume", lambda: None)()
         if best:

@@ -50,7 +50,7 @@ def test_a_spark_family_past_its_share_is_stopped_and_recorded(pinned, mlflow_se
     monkeypatch.setitem(FAMILIES, "spark_gbt", dataclasses.replace(FAMILIES["spark_gbt"], suggest=lambda trial: slow))
     mlflow.set_tracking_uri(mlflow_server)
     result = search(pinned, "int_rate", experiment=f"budget-{uuid.uuid4().hex[:8]}",
-                    families=["linear", "spark_gbt"], exclude=("loan_status", "total_pymnt"), time_budget_s=4,
+                    families=["linear", "spark_gbt"], exclude=("loan_status", "total_pymnt"), time_budget_s=12,
                     cv_folds=3, max_trials_per_family=1, spark=spark)
     assert "spark_gbt" in result.skipped and "stopped at the deadline" in result.skipped["spark_gbt"]
     assert set(result.leaderboard["family"]) == {"linear"}
