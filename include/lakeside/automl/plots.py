@@ -10,7 +10,8 @@ import pandas as pd
 TOP_FEATURES = 20
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -20,37 +21,37 @@ def _pyplot():
 
 
 def residuals(actual: np.ndarray, predicted: np.ndarray, title: str, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.scatter(predicted, actual - predicted, s=8, alpha=0.5)
     axes.axhline(0.0, color="black", linewidth=1)
     axes.set(xlabel="predicted", ylabel="actual - predicted", title=title)
-    return _save(plt, figure, path)
+    return save(plt, figure, path)
 
 
 def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, title: str, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(5, 5))
     axes.scatter(actual, predicted, s=8, alpha=0.5)
     low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
     axes.plot([low, high], [low, high], color="black", linewidth=1)
     axes.set(xlabel="actual", ylabel="predicted", title=title)
-    return _save(plt, figure, path)
+    return save(plt, figure, path)
 
 
 def feature_importance(importances: pd.Series, title: str, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     top = importances.sort_values(ascending=False).head(TOP_FEATURES).iloc[::-1]
     figure, axes = plt.subplots(figsize=(7, 0.3 * len(top) + 1.2))
     axes.barh([str(name) for name in top.index], top.to_numpy())
     axes.set_xlabel("importance")
     axes.set_title(title, fontsize=10)
-    return _save(plt, figure, path)
+    return save(plt, figure, path)
 
 
 def confusion_matrix(matrix: pd.DataFrame, title: str, path: Path) -> Path:
     """A confusion matrix (rows actual, columns predicted) with the count in every cell."""
-    plt = _pyplot()
+    plt = pyplot()
     size = 1.2 + 0.6 * len(matrix)
     figure, axes = plt.subplots(figsize=(size + 1.5, size))
     image = axes.imshow(matrix.to_numpy(), cmap="Blues")
@@ -62,14 +63,14 @@ def confusion_matrix(matrix: pd.DataFrame, title: str, path: Path) -> Path:
                   color="white" if count > peak / 2 else "black", fontsize=9)
     axes.set(xlabel="predicted", ylabel="actual", title=title)
     figure.colorbar(image, ax=axes, fraction=0.046)
-    return _save(plt, figure, path)
+    return save(plt, figure, path)
 
 
 def roc_and_pr_curves(actual: np.ndarray, scores: np.ndarray, positive, title: str, path: Path) -> Path:
     """ROC and precision-recall curves of a binary classifier's positive-class scores."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     truth = (np.asarray(actual) == positive).astype(int)
     figure, (roc, pr) = plt.subplots(1, 2, figsize=(9, 4))
     fpr, tpr, _ = roc_curve(truth, scores)
@@ -81,11 +82,11 @@ def roc_and_pr_curves(actual: np.ndarray, scores: np.ndarray, positive, title: s
     pr.axhline(truth.mean(), color="grey", linewidth=1, linestyle="--")
     pr.set(xlabel="recall", ylabel="precision", title="precision-recall")
     figure.suptitle(title, fontsize=10)
-    return _save(plt, figure, path)
+    return save(plt, figure, path)
 
 
-def _save(plt, figure, path: Path) -> Path:
+def save(plt, figure, path: Path, dpi: int = 90) -> Path:
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=dpi)
     plt.close(figure)
     return path

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+from lakeside.automl.plots import pyplot
+
 PICTURE_DEPTH = 4  # deeper trees are drawn to this depth; the text artifact holds the whole tree
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def confusion_matrix(confusion: dict[str, int], title: str):
     """A 2x2 matrix, labels (rows) against the tree (columns), with the counts written in."""
-    plt = _pyplot()
+    plt = pyplot()
     cells = [[confusion["true_negatives"], confusion["added"]], [confusion["missed"], confusion["true_positives"]]]
     figure, axes = plt.subplots(figsize=(4.5, 4))
     axes.imshow(cells, cmap="Blues")
@@ -33,7 +26,7 @@ def confusion_matrix(confusion: dict[str, int], title: str):
 
 def tree_picture(tree, title: str, max_depth: int = PICTURE_DEPTH):
     """The tree's top ``max_depth`` levels as boxes: the split, or the leaf's class and counts."""
-    plt = _pyplot()
+    plt = pyplot()
     positions: dict[int, tuple[float, int]] = {}
     leaves_seen = [0]
 

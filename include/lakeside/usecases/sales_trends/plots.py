@@ -6,30 +6,23 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+from lakeside.automl.plots import pyplot, save
 
 
 def histogram(distance: np.ndarray, factor: float, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.hist(distance, bins=40)
     axes.axvline(float(np.median(distance)), color="black", linewidth=1, label="median")
     axes.set(xlabel="DTW distance to the pattern", ylabel="products", title=f"stretch factor {factor}")
     axes.legend()
-    return _save(plt, figure, path)
+    return save(plt, figure, path, dpi=80)
 
 
 def closest_and_farthest(pattern: np.ndarray, curves: dict[str, list[tuple[str, float, np.ndarray]]],
                          factor: float, path: Path) -> Path:
     """One panel per kind (closest, farthest): the pattern and each product's weekly units."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, panels = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4), sharey=True, squeeze=False)
     weeks = np.arange(len(pattern))
     for axes, (kind, products) in zip(panels[0], curves.items()):
@@ -38,11 +31,5 @@ def closest_and_farthest(pattern: np.ndarray, curves: dict[str, list[tuple[str, 
             axes.plot(weeks, units, linewidth=1, alpha=0.8, label=f"{code} ({distance:.1f})")
         axes.set(xlabel="week", ylabel="units", title=f"{kind} products, stretch factor {factor}")
         axes.legend(fontsize=7)
-    return _save(plt, figure, path)
+    return save(plt, figure, path, dpi=80)
 
-
-def _save(plt, figure, path: Path) -> Path:
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
