@@ -33,6 +33,7 @@ def cluster_env(cluster, tmp_path_factory):
     os.environ.update({
         "LAKESIDE_HOME": str(home),
         "LAKESIDE_GENERATE_MISSING_LANDING": "true",
+        "LAKESIDE_INGEST_SOURCES": "loans",  # the cluster is proven by one source; the others are tested as jobs
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({
             "conn_type": "spark", "host": cluster.master_url, "extra": {"deploy-mode": "client"},
         }),

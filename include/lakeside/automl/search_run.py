@@ -41,7 +41,7 @@ from lakeside.automl import plots
 from lakeside.automl.data import SearchData, prepare
 from lakeside.automl.families import Family, resolve
 from lakeside.automl.notebook import glass_box
-from lakeside.automl.training import Evaluation, SklearnTrainer, score
+from lakeside.automl.training import Evaluation, SklearnTrainer, TrialStopped, score
 from lakeside.snapshot import Snapshot
 
 log = logging.getLogger("lakeside.automl")
@@ -176,7 +176,7 @@ class _SearchRun:
         if self.skipped:
             mlflow.set_tag("skipped_families", json.dumps(self.skipped))
         if not trials:
-            raise RuntimeError("no trial of the search completed: see the FAILED runs and the log")
+            raise RuntimeError("no trial of the search completed: see the FAILED and KILLED runs and the log")
         board = leaderboard(trials, self.metric)
         best = min(trials, key=self._loss)
         self._log_leaderboard(board)
@@ -276,7 +276,11 @@ class _SearchRun:
                 evaluation = trainer.evaluate(family, params, self.seed)
             except Exception as error:
                 mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:4000])
-                log.warning("%s trial %d failed: %s", family.name, number, error)
+                if isinstance(error, TrialStopped) or getattr(trainer, "stopped", False):
+                    log.warning("%s trial %d stopped at the family's deadline", family.name, number)
+                    mlflow.end_run("KILLED")  # a budget stop, not a failure of the trial's code or data
+                else:
+                    log.warning("%s trial %d failed: %s", family.name, number, error)
                 raise
             duration = time.monotonic() - began
             mlflow.log_metrics({**{f"cv_{k}": v for k, v in evaluation.cv.items()},

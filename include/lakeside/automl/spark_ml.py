@@ -25,7 +25,7 @@ from lakeside.automl.data import SearchData
 from lakeside.automl.families import Call, Family
 from lakeside.automl.features import NULL_TEXT, FeatureRoles
 from lakeside import metrics
-from lakeside.automl.training import Evaluation, mean_metrics, score
+from lakeside.automl.training import Evaluation, TrialStopped, mean_metrics, score
 
 ROW, FOLD = "__row", "__fold"
 
@@ -129,7 +129,7 @@ class SparkTrainer:
 
         data = self.data
         if self.stopped:
-            raise TimeoutError("the family's share of the search budget is used up")
+            raise TrialStopped("the family's share of the search budget is used up")
         self.spark.sparkContext.setJobGroup(self.job_group, "Lakeside model search trial", interruptOnCancel=True)
         call = with_label(family.estimator(params, seed, data.task, data.balance), data.target, data.task)
         y = data.y_train
