@@ -24,6 +24,7 @@ DIRECTIONS: dict[str, str] = {
     "rmse": "min", "mae": "min", "r2": "max", "smape": "min", "mape": "min", "coverage": "max",
     "pr_auc": "max", "roc_auc": "max", "f1": "max", "log_loss": "min", "accuracy": "max",
     "precision": "max", "recall": "max", "macro_f1": "max",
+    "skill": "max",  # 1 - error / a reference forecast's error on the same rows (> 0: better than it)
 }
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("rmse", "mae", "r2"),

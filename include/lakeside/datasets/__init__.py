@@ -17,8 +17,8 @@ import importlib
 from types import ModuleType
 
 ALL_SOURCES = ("loans", "paysim", "fraud_reviewed_labels", "weekly_sales", "store_item", "taxi_trips", "taxi_zones",
-               "iris")
-INGEST_SOURCES = ("loans", "taxi_trips", "paysim")
+               "iris", "appliances_energy")
+INGEST_SOURCES = ("loans", "taxi_trips", "paysim", "appliances_energy")
 
 
 def source(name: str) -> ModuleType:

@@ -24,7 +24,7 @@ from typing import Any
 
 from lakeside.metrics import CLASSIFICATION, DIRECTIONS, TASK_METRICS, TASKS
 
-NAMES = ("loans", "iris", "fraud", "sales_trends")
+NAMES = ("loans", "iris", "fraud", "sales_trends", "energy_lstm")
 SPLITS = ("hash", "stratified", "time")
 SERVICES = ("tabular", "pyfunc", "image")
 BALANCING = ("none", "class_weight", "undersample")
@@ -125,6 +125,9 @@ class UseCase:
     schedule: str | None = "0 3 * * 1"
     """Cron (UTC) of the retrain; it also runs when a source's silver table changes."""
     dag_id: str | None = None
+    custom_dag: bool = False
+    """The use case's DAG is a file of its own in ``dags/`` (a pipeline the generated retrain does
+    not describe); no retrain DAG is generated for it."""
     demo: Demo | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     """Settings of a custom trainer."""

@@ -1,0 +1,1 @@
+"""Forecasting models of the platform (torch, imported only where a model is trained or served)."""
