@@ -13,12 +13,18 @@ DELTA_JARS := $(CURDIR)/.cache/delta-jars
 
 .PHONY: setup demo ui ui-stop test test-fast clean
 
-setup: $(VENV)/.installed $(DELTA_JARS)/COORDINATE
+setup: $(VENV)/.installed $(VENV)/.torch $(DELTA_JARS)/COORDINATE
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet -p $(BIN)/python -r requirements.txt -e .
+	touch $@
+
+# torch (the energy LSTM) in a step of its own: PyPI's Linux torch brings ~2 GB of CUDA runtime
+# libraries, so the core install above does not wait for them and they are fetched once.
+$(VENV)/.torch: requirements-torch.txt torch-overrides.txt $(VENV)/.installed
+	$(BIN)/uv pip install --quiet -p $(BIN)/python -r requirements-torch.txt --override torch-overrides.txt
 	touch $@
 
 # Offline, setup still succeeds: the spark-delta backend and its tests are then unavailable.
