@@ -124,24 +124,30 @@ def signature():
                           outputs=Schema([ColSpec("string", "date"), ColSpec("double", TARGET)]))
 
 
-def log_model(state_dict, scaler: dict, config, example: pd.DataFrame, folder: Path, name: str = "model"):
-    """Log the model in the active run; ``example`` is one window of raw rows. Returns ``ModelInfo``."""
+def model_arguments(state_dict, scaler: dict, config, example: pd.DataFrame, folder: Path) -> dict[str, Any]:
+    """What ``mlflow.pyfunc.log_model`` / ``save_model`` take for this model; ``example`` is one
+    window of raw rows (the input example)."""
     from importlib.metadata import version
 
-    import mlflow
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
     weights, scaler_file = folder / "weights.pt", folder / "scaler.json"
     torch.save(state_dict, weights)
     scaler_file.write_text(json.dumps(scaler, indent=1, sort_keys=True))
-    return mlflow.pyfunc.log_model(
-        name=name,
-        python_model=EnergyForecaster(),
-        artifacts={WEIGHTS_ARTIFACT: str(weights), SCALER_ARTIFACT: str(scaler_file)},
-        model_config=config.to_dict(),
-        signature=signature(),
-        input_example=example[["date", *FEATURES]],
+    return {
+        "python_model": EnergyForecaster(),
+        "artifacts": {WEIGHTS_ARTIFACT: str(weights), SCALER_ARTIFACT: str(scaler_file)},
+        "model_config": config.to_dict(),
+        "signature": signature(),
+        "input_example": example[["date", *FEATURES]],
         # Given, not inferred: inference loads the model in a subprocess.
-        pip_requirements=[f"{package}=={version(package)}" for package in ("mlflow", "torch", "numpy", "pandas")],
-    )
+        "pip_requirements": [f"{package}=={version(package)}" for package in ("mlflow", "torch", "numpy", "pandas")],
+    }
+
+
+def log_model(state_dict, scaler: dict, config, example: pd.DataFrame, folder: Path, name: str = "model"):
+    """Log the model in the active run; returns MLflow's ``ModelInfo``."""
+    import mlflow
+
+    return mlflow.pyfunc.log_model(name=name, **model_arguments(state_dict, scaler, config, example, folder))
