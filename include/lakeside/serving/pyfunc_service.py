@@ -100,7 +100,9 @@ def _frame(columns: dict[str, list[Any]], model: ServedModel):
 
     frame = pd.DataFrame(columns)
     for spec in model.signature or ():
-        if spec.type == "datetime":
+        if not spec.required and frame[spec.name].isna().all():
+            frame = frame.drop(columns=spec.name)  # an optional column the request left out stays out
+        elif spec.type == "datetime":
             frame[spec.name] = pd.to_datetime(frame[spec.name])
     return frame
 
