@@ -15,7 +15,7 @@ A house's appliance energy a day ahead from six days of 10-minute readings
   the champion's and below seasonal naive) >> `deploy` after a promotion
   (as `python -m lakeside.serving.deploy --model energy_lstm`).
 - Params: `config` (`cpu` or `seed`), `lookback_steps`, `sample_every`, `targets` (steps ahead),
-  `max_epochs`, `patience`, `seed`; empty keeps the configuration's value.
+  `max_epochs`, `patience`, `seed`, `threads`; empty keeps the configuration's value.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ OPTIONAL_INTEGER = ["null", "integer"]
         "max_epochs": Param(None, type=OPTIONAL_INTEGER, minimum=1),
         "patience": Param(None, type=OPTIONAL_INTEGER, minimum=1),
         "seed": Param(0, type="integer"),
+        "threads": Param(None, type=OPTIONAL_INTEGER, minimum=1,
+                         description="Torch threads while fitting (empty: one per core; 1 on a busy shared machine)."),
     },
 )
 def energy_lstm():

@@ -38,7 +38,7 @@ def test_windows_then_train_and_baselines_then_register_gate_deploy(dag):
 def test_the_form_offers_the_issue_s_knobs_with_the_reference_defaults(dag):
     params = {key: dag.params[key] for key in dag.params.keys()}
     assert params == {"config": "cpu", "lookback_steps": 864, "sample_every": None, "targets": [144],
-                      "max_epochs": None, "patience": None, "seed": 0}
+                      "max_epochs": None, "patience": None, "seed": 0, "threads": None}
 
 
 def test_no_generated_retrain_dag_duplicates_it():

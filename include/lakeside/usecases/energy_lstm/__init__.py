@@ -16,7 +16,7 @@ pyfunc: raw rows in, forecasts out), :mod:`.plots`; the network is
 Settings (``params``, overridable in the DAG's trigger form): ``config`` (``cpu`` or ``seed``,
 see :data:`lakeside.forecast.lstm.CONFIGS`), ``lookback_steps``, ``sample_every``, ``targets``
 (steps ahead: ``[144]`` a day, or a list), ``max_epochs``, ``patience``, ``units``, ``batch_size``,
-``seed``; None keeps the configuration's value.
+``seed``, ``threads`` (torch's threads while fitting); None keeps the configuration's value.
 
 This module stays light (DAG files read it).
 """
@@ -52,5 +52,6 @@ USE_CASE = UseCase(
         "units": None,
         "batch_size": None,
         "seed": 0,
+        "threads": None,
     },
 )
