@@ -179,11 +179,17 @@ def main(argv=None) -> int:
     cpu = replace(lstm.CONFIGS["cpu"], max_epochs=args.max_epochs, threads=args.threads)
     seed = replace(lstm.CONFIGS["seed"], max_epochs=args.seed_epochs, threads=args.threads)
     results = {"cpu": run_fit(w, cpu, "cpu")}
-    results["bare"] = run_bare(w, cpu, args.bare_epochs)
-    results["seed"] = run_fit(w, seed, "seed")
-    keras_result = run_keras(w, seed, args.keras_batches) if args.keras_batches else None
-    if keras_result:
-        results["keras"] = keras_result
+    failed = {}
+    for name, run in (("bare", lambda: run_bare(w, cpu, args.bare_epochs)), ("seed", lambda: run_fit(w, seed, "seed")),
+                      ("keras", lambda: run_keras(w, seed, args.keras_batches) if args.keras_batches else None)):
+        try:
+            outcome = run()
+        except Exception as error:  # noqa: BLE001 - one side's failure is reported, the others still are
+            log(f"{name} failed: {error!r}")
+            failed[name] = repr(error)
+            continue
+        if outcome:
+            results[name] = outcome
     test = w.anchors("test")
     truth = baselines.actual(w.raw_target, test, cpu.targets)
     for name, predicted in baselines.forecasts(w, cpu).items():
@@ -197,15 +203,17 @@ def main(argv=None) -> int:
     ratios = {
         "cpu_s_per_epoch": results["cpu"]["s_per_epoch"],
         "cpu_fit_min": results["cpu"]["fit_s"] / 60,
-        "cpu_over_bare": results["cpu"]["s_per_epoch"] / results["bare"]["s_per_epoch"] - 1,
-        "seed_over_cpu_epoch": results["seed"]["s_per_epoch"] / results["cpu"]["s_per_epoch"],
+        "cpu_over_bare": (results["cpu"]["s_per_epoch"] / results["bare"]["s_per_epoch"] - 1
+                          if "bare" in results else None),
+        "seed_over_cpu_epoch": (results["seed"]["s_per_epoch"] / results["cpu"]["s_per_epoch"]
+                                if "seed" in results else None),
         "keras_over_torch_864": (results["keras"]["s_per_epoch"] / results["seed"]["s_per_epoch"]
-                                 if "keras" in results else None),
+                                 if {"keras", "seed"} <= set(results) else None),
         "lstm_mae_below_naive": results["cpu"]["mae"] < results["naive"]["mae"],
         "lstm_mae_below_seasonal_naive": results["cpu"]["mae"] < results["seasonal_naive"]["mae"],
     }
     table(["measure", "value"], [[k, v] for k, v in ratios.items()], title="against the targets")
-    write_json("energy_lstm", {"rows": args.rows, "threads": args.threads or torch.get_num_threads(),
+    write_json("energy_lstm", {"failed": failed, "rows": args.rows, "threads": args.threads or torch.get_num_threads(),
                                "settings": vars(args), "results": results, "ratios": ratios,
                                "load_average": {"before": load_before, "after": load_after},
                                "windows": {k: v for k, v in w.facts.items() if k != "scaler"}})
