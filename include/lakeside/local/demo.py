@@ -99,6 +99,17 @@ def demo_pipelines(names: list[str] | None = None) -> list[Pipeline]:
     return [pipe for pipe in chosen if pipe.demo is not None]
 
 
+def ingest_plan(units: list[UseCase | Pipeline]) -> dict[str, list[str]]:
+    """Each demo date, in order, with the sources of the units whose demo ingests that date."""
+    plan: dict[str, list[str]] = {}
+    for unit in units:
+        for day in unit.demo.dates:
+            if unit.sources:
+                plan.setdefault(day, [])
+                plan[day] += [source for source in unit.sources if source not in plan[day]]
+    return dict(sorted(plan.items()))
+
+
 def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipeline] = ()) -> str:
     """Ingest the demo dates of every source the use cases and pipelines read, run each pipeline's
     DAG for its dates, then retrain each use case; the MLflow URL."""
@@ -109,11 +120,9 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
     print(f"Airflow metadata: SQLite under {env['AIRFLOW_HOME']}", flush=True)
     with step("airflow db migrate (once per Airflow home and version)"):
         ensure_migrated(env, logs / "airflow-db-migrate.log")
-    readers = [*cases, *pipelines]
-    dates = sorted({day for unit in readers if unit.sources for day in unit.demo.dates})
-    env["LAKESIDE_INGEST_SOURCES"] = ",".join(dict.fromkeys(s for unit in readers for s in unit.sources))
-    for day in dates:
-        with step(f"daily_ingest {day}"):
+    for day, sources in ingest_plan([*cases, *pipelines]).items():
+        env["LAKESIDE_INGEST_SOURCES"] = ",".join(sources)
+        with step(f"daily_ingest {day} ({', '.join(sources)})"):
             airflow(env, "dags", "test", "daily_ingest", day, log=logs / f"daily_ingest-{day}.log")
     uri = tracking.ensure_server()
     env["MLFLOW_TRACKING_URI"] = uri
