@@ -24,7 +24,7 @@ from typing import Any
 
 from lakeside.metrics import CLASSIFICATION, DIRECTIONS, TASK_METRICS, TASKS
 
-NAMES = ("loans", "iris", "fraud", "sales_trends")
+NAMES = ("loans", "iris", "fraud", "sales_trends", "demand_forecast")
 SPLITS = ("hash", "stratified", "time")
 SERVICES = ("tabular", "pyfunc", "image")
 BALANCING = ("none", "class_weight", "undersample")
