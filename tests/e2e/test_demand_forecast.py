@@ -159,20 +159,27 @@ def test_the_served_family_answers_the_tables_forecasts_and_refuses_bad_requests
 
 
 def test_a_rerun_of_one_store_replaces_only_that_stores_rows(trained):
+    """What a rerun of the training date on store 2 writes: its rows replace store 2's, nothing else."""
+    from pyspark.sql import functions as F
+
     from lakeside.usecases.demand_forecast import train
 
-    lake, pinned = trained["lake"], trained["pinned"]
+    lake = trained["lake"]
     before = forecasts(trained)
-    settings = train.settings_of({"horizon": HORIZON, "engine": "auto_ets", "stores": [2], "plot_series": 0})
-    train.run(lake, pinned["table"], pinned["version"], settings, "rerun", pinned["split"]["cutoff"])
+    rerun = lake.table("gold.demand_forecasts").read().filter(F.col("store") == 2) \
+        .withColumn("yhat", F.col("yhat") + 1.0)
+    scored = lake.table("gold.demand_backtest").to_pandas().query("store == 2")
+    settings = train.settings_of({"horizon": HORIZON, "engine": "auto_ets", "stores": [2]})
+    train.write_tables(lake, rerun, scored.drop(columns=["training_date", "cutoff", "run_id"]),
+                       pd.Timestamp("2017-12-31"), pd.Timestamp(trained["pinned"]["split"]["cutoff"]), settings, "rerun")
     after = forecasts(trained)
     assert len(after) == len(before)
-    assert set(after[after["store"] == 2]["run_id"]) == {"rerun"} and set(after[after["store"] == 2]["engine"]) == {"auto_ets"}
+    mine = after[after["store"] == 2]
+    assert set(mine["run_id"]) == {"rerun"} and set(mine["engine"]) == {"auto_ets"}
     kept = ["ds", "store", "item", "yhat", "run_id"]
     pd.testing.assert_frame_equal(
         after[after["store"] == 1][kept].sort_values(kept[:3]).reset_index(drop=True),
         before[before["store"] == 1][kept].sort_values(kept[:3]).reset_index(drop=True))
     backtest = lake.table("gold.demand_backtest").to_pandas()
-    assert set(backtest[backtest["store"] == 2]["run_id"]) == {"rerun"}
-    assert len(backtest[backtest["store"] != 2]) == 2 * 5 and set(backtest[backtest["store"] != 2]["run_id"]) == \
-        {trained["found"]["run_id"]}
+    assert set(backtest[backtest["store"] == 2]["run_id"]) == {"rerun"} and len(backtest) == 14
+    assert set(backtest[backtest["store"] != 2]["run_id"]) == {trained["found"]["run_id"]}

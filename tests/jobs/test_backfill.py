@@ -1,5 +1,6 @@
 """The backfill job: a store-item history file ingested in one run with the daily ingest's
-validation (bad rows to quarantine with their reason), then a daily file continues it."""
+validation (bad rows to quarantine with their reason); a day's generated file for the daily
+ingest."""
 
 import datetime as dt
 import importlib.util
@@ -20,8 +21,7 @@ def load_job(name: str):
     return module
 
 
-def test_a_history_is_backfilled_in_one_run_and_the_daily_files_continue_it(spark, lakeside_home, tmp_path,
-                                                                             monkeypatch):
+def test_a_history_is_backfilled_in_one_run_with_the_daily_validation(spark, lakeside_home, tmp_path, monkeypatch):
     monkeypatch.setenv("LAKESIDE_TABLE_BACKEND", "embedded")
     history = store_item.generate(stores=2, items=2, start="2017-01-01", years=1, seed=1)
     raw = store_item.to_raw(history)
@@ -40,13 +40,6 @@ def test_a_history_is_backfilled_in_one_run_and_the_daily_files_continue_it(spar
     reasons = " ".join(quarantine["_reason"].astype(str))
     assert "sales" in reasons and "store" in reasons
 
-    day = tmp_path / "day.csv"
-    store_item.daily_raw(dt.date(2018, 1, 1), rows=4).to_csv(day, index=False)
-    assert load_job("daily_ingest").main(["--source", "store_item", "--logical-date", "2018-01-01",
-                                          "--run-id", "scheduled__2018-01-01", "--file", str(day)]) == 0
-    silver = lake.table("silver.store_item").to_pandas()
-    assert len(silver) == len(history) - 2 + 4 and silver["date"].max() == dt.date(2018, 1, 1)
-
 
 def test_a_source_without_a_generated_history_needs_its_files(lakeside_home):
     with pytest.raises(ValueError, match="generates no history: give its files with --file"):
@@ -57,6 +50,7 @@ def test_a_days_file_holds_every_store_item_around_the_generators_levels():
     raw = store_item.daily_raw(dt.date(2018, 7, 15))
     day = store_item.SPEC.typed(raw)
     assert len(day) == 500 and not day.duplicated(["store", "item"]).any()
+    assert day["store"].between(1, 10).all() and day["item"].between(1, 50).all() and (day["sales"] >= 0).all()
     assert set(day["date"]) == {dt.date(2018, 7, 15)}
     expected = store_item.expected(years=6)
     mean = expected[expected["date"] == dt.date(2018, 7, 15)]["expected"].mean()
