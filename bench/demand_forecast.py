@@ -2,7 +2,7 @@
 the Spark job's parallel efficiency, and each engine's backtest accuracy beside the noise floor.
 
     python bench/demand_forecast.py [--stores 10 --items 50 --years 5] [--engines prophet auto_ets]
-                                    [--single 10] [--cores 2] [--out bench-demand.json]
+                                    [--single 10] [--cores 2]
 
 Per engine:
 
@@ -16,13 +16,13 @@ Per engine:
 4. accuracy: mean sMAPE, MAE and 95%-interval coverage over series, and the noise floor: the
    sMAPE of the generator's expected sales (the best any forecast can do on average).
 
-Prints a table and writes JSON; the load average before and after is part of the result.
+Prints a table and writes ``bench/results/demand_forecast.json``; the load average before and
+after is part of the result.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import log, write_json  # noqa: E402
 
 HOLDOUT = 90
 
@@ -43,7 +46,6 @@ def parse_args(argv):
     parser.add_argument("--engines", nargs="+", default=["prophet", "auto_ets"])
     parser.add_argument("--single", type=int, default=10, help="series fitted one by one in one process")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--out", default="bench-demand.json")
     return parser.parse_args(argv)
 
 
@@ -74,6 +76,7 @@ def spark_backtest(spark, lake, engine: str, partitions: int) -> tuple[float, pd
     series.count()
     started = time.perf_counter()
     models = forecast.fit_models(before, engine, partitions=partitions).cache()
+    models.count()
     scored = forecast.backtest(models, held_out, HOLDOUT, partitions).toPandas()
     wall = time.perf_counter() - started
     models.unpersist()
@@ -122,7 +125,7 @@ def main(argv=None) -> int:
                 "coverage": float(ok["coverage"].mean()), "fitted": int(len(ok)),
                 "not_fitted": int(len(scored) - len(ok)),
             }
-            print(f"{engine}: {results['engines'][engine]}", flush=True)
+            log(f"{engine}: {results['engines'][engine]}")
     spark.stop()
     results["load_average_before"] = load_before
     results["load_average_after"] = os.getloadavg()
@@ -134,7 +137,7 @@ def main(argv=None) -> int:
         print(f"{engine:10} {r['single_series_s']:10.3f} {r['spark_wall_s']:9.1f} {r['models_per_minute']:10.0f} "
               f"{r['parallel_efficiency']:10.0%} {r['smape']:7.2f} {r['mae']:6.2f} {r['coverage']:8.3f}")
     print(f"load average before {load_before}, after {results['load_average_after']}")
-    Path(args.out).write_text(json.dumps(results, indent=2))
+    write_json("demand_forecast", {"arguments": vars(args), **results})
     return 0
 
 
