@@ -5,7 +5,7 @@ model family to MLflow, and (``--register``) register, gate and deploy it like t
     spark-submit --master 'local[*]' jobs/demand_forecast.py [--register] [--no-deploy] \\
         [--params '{"engine": "prophet", "compare_engines": ["auto_ets"], "horizon": 90, "stores": [1, 2]}']
 
-The steps are :mod:`lakeside.retrain`'s with the use case's trainer
+The steps are :func:`lakeside.retrain.retrain`'s with the use case's trainer
 (:func:`lakeside.usecases.demand_forecast.train.train`: ``groupBy('store', 'item').applyInPandas``),
 so a DAG run and this job give the same tables and runs. Prints a JSON report.
 """
@@ -33,15 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     case = usecases.get("demand_forecast")
     get_spark("demand_forecast")  # the session the trainer's getOrCreate finds
-    pinned = retrain.take_snapshot(case)
-    found = retrain.train(case, pinned, {**args.params, "spark": True})
-    report = {"snapshot": pinned, "trained": found}
+    params = {**args.params, "spark": True}
     if args.register:
-        version = retrain.register(case, found, pinned)
-        decision = retrain.decide(case, version, pinned)
-        report.update(version=version, decision=decision)
-        if decision["promoted"] and not args.no_deploy:
-            report["deployment"] = retrain.deploy_champion(case)
+        report = retrain.retrain(case, params, deploy=not args.no_deploy)
+    else:
+        pinned = retrain.take_snapshot(case)
+        report = {"snapshot": pinned, "trained": retrain.train(case, pinned, params)}
     print(json.dumps(report, indent=2, default=str))
     return 0
 
