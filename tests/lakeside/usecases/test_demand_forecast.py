@@ -114,3 +114,17 @@ def test_the_family_refuses_unknown_series_and_horizons_naming_field_and_row(fam
         loaded.predict(asked)
     assert (refused.value.field, refused.value.row, refused.value.status) == (field, 1, status)
     assert words in str(refused.value)
+
+
+def test_a_series_the_engine_fails_on_is_recorded_not_raised(monkeypatch):
+    from lakeside.usecases.demand_forecast import forecast
+
+    def broken(engine, series):
+        raise RuntimeError("optimisation did not converge")
+
+    monkeypatch.setattr(engines, "fit", broken)
+    series = history(years=1)
+    group = pd.DataFrame({"store": 4, "item": 9, "ds": series["ds"].dt.date, "y": series["y"]})
+    row = forecast._fit_group(group, "prophet", SeriesRules()).iloc[0]
+    assert (row["store"], row["item"], row["status"], row["params"]) == (4, 9, "failed", None)
+    assert row["reason"] == "RuntimeError: optimisation did not converge" and row["train_rows"] == len(series)
