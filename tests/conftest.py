@@ -68,3 +68,20 @@ def mlflow_server(tmp_path_factory):
 def pytest_collection_modifyitems(config, items):
     """Slow end-to-end tests run last: a failure in the quick tiers shows first."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter):
+    """Wall time per test file, largest first: where the suite's time goes, next to its result line."""
+    per_file: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if hasattr(report, "duration") and hasattr(report, "nodeid"):
+                path = report.nodeid.split("::")[0]
+                per_file[path] = per_file.get(path, 0.0) + report.duration
+    if not per_file:
+        return
+    ranked = sorted(per_file.items(), key=lambda item: -item[1])
+    terminalreporter.write_sep("=", f"time per test file (top 20 of {len(ranked)}, {sum(per_file.values()):.0f}s in all)")
+    for path, seconds in ranked[:20]:
+        terminalreporter.write_line(f"{seconds:8.1f}s  {path}")

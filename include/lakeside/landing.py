@@ -21,12 +21,20 @@ def landing_files(source: str, day: dt.date | str) -> list[str]:
     return sorted(str(p) for p in folder.glob("*.csv")) if folder.is_dir() else []
 
 
-def land_demo_file(source: str, day: dt.date | str, rows: int = 2000, seed: int = 0,
+def lands_on(source: str, day: dt.date | str) -> bool:
+    """Whether ``source`` has a file on ``day``: every day, or a weekly export's weekday only."""
+    weekday = dataset_source(source).SPEC.landing_weekday
+    return weekday is None or as_date(day).weekday() == weekday
+
+
+def land_demo_file(source: str, day: dt.date | str, rows: int | None = None, seed: int = 0,
                    bad_share: float = 0.01) -> Path:
-    """Write the generator's raw file for ``day`` (a few bad rows included) into the landing area."""
+    """Write the generator's raw file for ``day`` (a few bad rows included) into the landing area;
+    ``rows`` defaults to the source's ``DEMO_ROWS`` (2,000 when it has none)."""
     from lakeside.datasets import faults
 
     module = dataset_source(source)
+    rows = rows or getattr(module, "DEMO_ROWS", 2000)
     raw = faults.inject(module.daily_raw(as_date(day), rows, seed), module.SPEC, bad_share, seed=seed)
     target = landing_dir(source, day) / f"{source}-{as_date(day).isoformat()}.csv"
     target.parent.mkdir(parents=True, exist_ok=True)

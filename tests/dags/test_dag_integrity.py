@@ -118,6 +118,14 @@ def test_every_declared_use_case_has_its_retrain_dag(dagbag):
     assert iris.timetable.expression == "0 4 * * 1"
 
 
+def test_every_declared_pipeline_has_its_dag_following_its_sources(dagbag):
+    from lakeside.usecases import all_pipelines
+
+    for pipe in all_pipelines():
+        dag = dagbag.dags[pipe.dag_id]
+        assert all(f"silver.{source}" in str(dag.timetable.asset_condition) for source in pipe.sources), pipe.dag_id
+
+
 def test_deploy_model_is_manual_and_takes_model_alias_and_target(dagbag):
     dag = dagbag.dags["deploy_model"]
     assert dag.schedule is None

@@ -3,6 +3,7 @@ case with a demo section ends with a champion answering on loopback."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -41,6 +42,16 @@ def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):
             with urllib.request.urlopen(f"{url}/model", timeout=30) as answer:
                 assert json.load(answer)["name"] == case.model_name
         assert "silver.loans" in output and "answer: " in output and "Demo finished in" in output
+        for pipe in usecases.all_pipelines():
+            if pipe.demo is None:
+                continue
+            assert f"== {pipe.name}: " in output and not re.search(r"none of its files", output), output[-3000:]
+            for table in pipe.tables:
+                if not table.startswith("quarantine."):
+                    assert re.search(rf"{re.escape(table)} +version +\d+ +rows: delta-rs +[1-9]", output), table
+        # the weekly export landed on the Monday only: one version, the catalogue less its few bad rows
+        weekly = re.search(r"silver\.weekly_sales +version +(\d+) +rows: delta-rs +(\d+)", output)
+        assert weekly and weekly[1] == "0" and 780 <= int(weekly[2]) <= 811, output[-3000:]
     finally:
         subprocess.run([sys.executable, "-m", "lakeside.serving.deploy", "--stop"], env=env, timeout=120)
         tracking.stop_server(tmp_path / "home" / "mlflow")

@@ -21,8 +21,22 @@ def test_every_declared_use_case_loads_with_its_gate_file():
         assert len(case.table.split(".")) == 2 and case.key
 
 
+def test_every_declared_pipeline_names_its_sources_and_tables():
+    from lakeside.datasets import INGEST_SOURCES
+
+    pipelines = usecases.all_pipelines()
+    assert [pipe.name for pipe in pipelines] == list(usecases.PIPELINES)
+    for pipe in pipelines:
+        assert set(pipe.sources) <= set(INGEST_SOURCES), "a pipeline follows sources daily_ingest lands"
+        assert all(len(table.split(".")) == 2 for table in pipe.tables)
+    with pytest.raises(ValueError, match="unknown pipeline 'loans'"):
+        usecases.pipeline("loans")
+    with pytest.raises(ValueError, match="its demo needs dates"):
+        usecases.Pipeline("toy", "toy", "toy_dag", ("loans",), demo=usecases.Demo())
+
+
 def test_declarations_import_nothing_heavy():
-    probe = ("import json, sys; from lakeside import usecases; usecases.all_use_cases(); "
+    probe = ("import json, sys; from lakeside import usecases; usecases.all_use_cases(); usecases.all_pipelines(); "
              "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                            check=True).stdout))

@@ -83,8 +83,13 @@ class SourceSpec:
     # ingest refuses them to quarantine with their own reason, outside the refused share.
     summary_lines: str | None = None
     row_checks: tuple[RowCheck, ...] = ()
+    # The weekday (0 = Monday) a weekly export lands on; None: a file lands every day.
+    landing_weekday: int | None = None
 
     def __post_init__(self) -> None:
+        if self.landing_weekday is not None and self.landing_weekday not in range(7):
+            raise ValueError(f"source {self.name!r}: landing_weekday must be 0 (Monday) to 6, "
+                             f"not {self.landing_weekday!r}")
         names = self.column_names
         for check in self.row_checks:
             unknown = [c for c in check.columns() if c not in names]

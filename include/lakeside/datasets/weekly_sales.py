@@ -60,10 +60,12 @@ def weekly_spec(weeks: int = WEEKS) -> SourceSpec:
             Column("MAX", "int", min=0),
             *normalized,
         ),
+        landing_weekday=0,
     )
 
 
 SPEC = weekly_spec()
+DEMO_ROWS = PRODUCTS  # the demo's weekly file: the whole catalogue
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lakeside import usecases
 from lakeside.config import settings
-from lakeside.usecases import UseCase
+from lakeside.usecases import Pipeline, UseCase
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -87,12 +87,32 @@ def step(what: str):
 
 def demo_use_cases(names: list[str] | None = None) -> list[UseCase]:
     """The declared use cases that have a demo section (or those named)."""
-    chosen = [usecases.get(name) for name in names] if names else usecases.all_use_cases()
+    chosen = ([usecases.get(name) for name in names if name not in usecases.PIPELINES] if names
+              else usecases.all_use_cases())
     return [case for case in chosen if case.demo is not None]
 
 
-def run(cases: list[UseCase], search_budget_s: int | None) -> str:
-    """Ingest the demo dates of every source the use cases read, then retrain each; the MLflow URL."""
+def demo_pipelines(names: list[str] | None = None) -> list[Pipeline]:
+    """The declared pipelines that have a demo section (or those named)."""
+    chosen = ([usecases.pipeline(name) for name in names if name in usecases.PIPELINES] if names
+              else usecases.all_pipelines())
+    return [pipe for pipe in chosen if pipe.demo is not None]
+
+
+def ingest_plan(units: list[UseCase | Pipeline]) -> dict[str, list[str]]:
+    """Each demo date, in order, with the sources of the units whose demo ingests that date."""
+    plan: dict[str, list[str]] = {}
+    for unit in units:
+        for day in unit.demo.dates:
+            if unit.sources:
+                plan.setdefault(day, [])
+                plan[day] += [source for source in unit.sources if source not in plan[day]]
+    return dict(sorted(plan.items()))
+
+
+def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipeline] = ()) -> str:
+    """Ingest the demo dates of every source the use cases and pipelines read, run each pipeline's
+    DAG for its dates, then retrain each use case; the MLflow URL."""
     from lakeside import tracking
 
     env = demo_environment()
@@ -100,13 +120,16 @@ def run(cases: list[UseCase], search_budget_s: int | None) -> str:
     print(f"Airflow metadata: SQLite under {env['AIRFLOW_HOME']}", flush=True)
     with step("airflow db migrate (once per Airflow home and version)"):
         ensure_migrated(env, logs / "airflow-db-migrate.log")
-    dates = sorted({day for case in cases if case.sources for day in case.demo.dates})
-    env["LAKESIDE_INGEST_SOURCES"] = ",".join(dict.fromkeys(s for case in cases for s in case.sources))
-    for day in dates:
-        with step(f"daily_ingest {day}"):
+    for day, sources in ingest_plan([*cases, *pipelines]).items():
+        env["LAKESIDE_INGEST_SOURCES"] = ",".join(sources)
+        with step(f"daily_ingest {day} ({', '.join(sources)})"):
             airflow(env, "dags", "test", "daily_ingest", day, log=logs / f"daily_ingest-{day}.log")
     uri = tracking.ensure_server()
     env["MLFLOW_TRACKING_URI"] = uri
+    for pipe in pipelines:
+        for day in pipe.demo.dates:
+            with step(f"{pipe.dag_id} {day}"):
+                airflow(env, "dags", "test", pipe.dag_id, day, log=logs / f"{pipe.dag_id}-{day}.log")
     for case in cases:
         budget = search_budget_s or case.demo.search_budget_s
         day = max(case.demo.dates) if case.demo.dates else (dates[-1] if dates else "2024-01-01")
@@ -163,7 +186,7 @@ def serve_champion(case: UseCase, uri: str) -> str:
     )
 
 
-def tables_summary(cases: list[UseCase]) -> str:
+def tables_summary(cases: list[UseCase], pipelines: list[Pipeline] = ()) -> str:
     """Row counts read by delta-rs and by Spark, and the most frequent quarantine reasons."""
     from lakeside.spark import get_spark
     from lakeside.tables import Lake
@@ -172,9 +195,10 @@ def tables_summary(cases: list[UseCase]) -> str:
     embedded = Lake(config.lake_root, backend="embedded")
     spark = get_spark("lakeside-demo-summary", master="local[1]")
     through_spark = Lake(config.lake_root, backend="embedded", spark=spark)
-    names = [f"{layer}.{source}" for case in cases for source in case.sources
-             for layer in ("bronze", "silver", "quarantine")]
+    sources = list(dict.fromkeys(source for unit in [*cases, *pipelines] for source in unit.sources))
+    names = [f"{layer}.{source}" for source in sources for layer in ("bronze", "silver", "quarantine")]
     names += [name for case in cases for name in case.reference_tables]
+    names += [name for pipe in pipelines for name in pipe.tables]
     lines = [f"Tables under {config.lake_root}:"]
     for name in dict.fromkeys(names):
         table = embedded.table(name)
@@ -182,9 +206,9 @@ def tables_summary(cases: list[UseCase]) -> str:
             continue
         rows_rs = table.to_arrow().num_rows
         rows_spark = through_spark.table(name).read().count()
-        lines.append(f"  {name:<18} version {table.version():>3}  rows: delta-rs {rows_rs:>6}, Spark {rows_spark:>6}  "
+        lines.append(f"  {name:<32} version {table.version():>3}  rows: delta-rs {rows_rs:>6}, Spark {rows_spark:>6}  "
                      f"{table.uri}")
-    for source in dict.fromkeys(s for case in cases for s in case.sources):
+    for source in sources:
         quarantine = through_spark.table(f"quarantine.{source}")
         if quarantine.exists():
             lines.append(f"Most frequent quarantine reasons ({source}):")
@@ -204,10 +228,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per model search (default: each use case's demo budget)")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    cases = demo_use_cases([n.strip() for n in args.use_cases.split(",") if n.strip()])
-    uri = run(cases, args.search_budget)
-    print(tables_summary(cases))
+    names = [n.strip() for n in args.use_cases.split(",") if n.strip()]
+    cases, pipelines = demo_use_cases(names), demo_pipelines(names)
+    uri = run(cases, args.search_budget, pipelines)
+    print(tables_summary(cases, pipelines))
     print(f"MLflow: {uri}")
+    for pipe in pipelines:
+        print(f"\n== {pipe.name}: {pipe.description}")
+        files = [path for pattern in pipe.files for path in sorted(settings().lake_root.glob(pattern))]
+        print("\n".join(f"  {path}" for path in files) or f"  none of its files ({', '.join(pipe.files)}) was written")
     for case in cases:
         print(f"\n== {case.name}: {case.description}")
         print(champion_summary(case, uri))

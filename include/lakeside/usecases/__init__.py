@@ -25,6 +25,8 @@ from typing import Any
 from lakeside.metrics import CLASSIFICATION, DIRECTIONS, TASK_METRICS, TASKS
 
 NAMES = ("loans", "iris", "fraud", "sales_trends", "demand_forecast")
+PIPELINES = ("geospatial",)
+"""Use cases that make tables, not a model: ``lakeside.usecases.<name>.PIPELINE``."""
 SPLITS = ("hash", "stratified", "time")
 SERVICES = ("tabular", "pyfunc", "image")
 BALANCING = ("none", "class_weight", "undersample")
@@ -164,6 +166,39 @@ class UseCase:
     @property
     def uses_search(self) -> bool:
         return self.trainer == SEARCH
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A use case whose product is tables (and maps), not a model: its own DAG ``dag_id`` runs
+    when a source's silver table changes, for the day that changed. ``make demo`` runs it for
+    ``demo.dates`` after their ingest and shows ``tables`` and ``files``."""
+
+    name: str
+    description: str
+    dag_id: str
+    sources: tuple[str, ...]
+    tables: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    """Glob patterns, under the lake's root, of the files it writes for people (maps, reports)."""
+    demo: Demo | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ValueError(f"pipeline {self.name!r}: it needs the sources whose updates it follows")
+        if self.demo is not None and not self.demo.dates:
+            raise ValueError(f"pipeline {self.name!r}: its demo needs dates")
+
+
+def pipeline(name: str) -> Pipeline:
+    """The declaration of the pipeline ``name`` (``lakeside.usecases.<name>.PIPELINE``)."""
+    if name not in PIPELINES:
+        raise ValueError(f"unknown pipeline {name!r}: one of {', '.join(PIPELINES)}")
+    return importlib.import_module(f"lakeside.usecases.{name}").PIPELINE
+
+
+def all_pipelines() -> list[Pipeline]:
+    return [pipeline(name) for name in PIPELINES]
 
 
 def declare(use_case: UseCase) -> UseCase:

@@ -21,7 +21,7 @@ Settings (``params``, overridable in the DAG's trigger form):
 - ``outlier_z``: the z-score beyond which a distance is an outlier.
 """
 
-from lakeside.usecases import UseCase
+from lakeside.usecases import Demo, UseCase
 
 USE_CASE = UseCase(
     name="sales_trends",
@@ -38,6 +38,7 @@ USE_CASE = UseCase(
     service="pyfunc",
     schedule="0 5 * * 1",
     dag_id="sales_trends",
+    demo=Demo(dates=("2024-01-01",)),  # a Monday: the weekly export lands
     params={
         "stretch_factors": [0.0, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5],
         "chosen_stretch_factor": 0.1,

@@ -1,0 +1,18 @@
+"""What make demo ingests: each date once, with only the sources of the units that use it."""
+
+from lakeside.local.demo import demo_pipelines, demo_use_cases, ingest_plan
+from lakeside.usecases import Demo, Pipeline, UseCase
+
+
+def test_each_demo_date_ingests_only_the_sources_of_the_units_that_use_it():
+    trips = Pipeline("trips", "t", "trips_dag", ("taxi_trips",), demo=Demo(dates=("2024-01-01",)))
+    loans = UseCase("l", "l", "regression", "l", "silver.loans", ("id",), target="y", sources=("loans",),
+                    demo=Demo(dates=("2024-01-02", "2024-01-01")))
+    reference_only = UseCase("r", "r", "regression", "r", "reference.r", ("id",), target="y", demo=Demo())
+    assert ingest_plan([trips, loans, reference_only]) == {"2024-01-01": ["taxi_trips", "loans"],
+                                                          "2024-01-02": ["loans"]}
+
+
+def test_use_case_and_pipeline_names_are_both_accepted():
+    assert [case.name for case in demo_use_cases(["loans", "geospatial"])] == ["loans"]
+    assert [pipe.name for pipe in demo_pipelines(["loans", "geospatial"])] == ["geospatial"]
