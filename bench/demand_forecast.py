@@ -115,7 +115,7 @@ def main(argv=None) -> int:
         lake.table("silver.store_item").overwrite(data)
         for engine in args.engines:
             single = single_process(engine, data, args.single)
-            wall, scored = spark_backtest(spark, lake, engine, partitions=args.cores * 4)
+            wall, scored = spark_backtest(spark, lake, engine, partitions=None)
             ok = scored[scored["status"] == "ok"]
             results["engines"][engine] = {
                 "single_series_s": single, "spark_wall_s": wall,
