@@ -40,11 +40,15 @@ ui: setup
 ui-stop: setup
 	$(BIN)/python -m lakeside.local.ui --stop
 
+# The quick tiers on two pytest workers (a file's tests stay on one worker, so module fixtures are
+# shared), then the slow end-to-end tests one at a time: they start servers and take both cores.
 test: setup
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest -m "not slow" -n 2 --dist loadfile --durations=15; quick=$$?; \
+	$(BIN)/pytest -m slow --durations=25; slow=$$?; \
+	test $$quick -eq 0 -a $$slow -eq 0
 
 test-fast: setup
-	$(BIN)/pytest -m "not slow and not postgres" --durations=15
+	$(BIN)/pytest -m "not slow" -n 2 --dist loadfile --durations=15
 
 clean:
 	rm -rf $(LAKESIDE_HOME)

@@ -20,19 +20,32 @@ def start_detached(command: list[str], *, env: dict[str, str], log: Path, pid_fi
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as handle:
         process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(str(process.pid))
+    pid_file.write_text(f"{process.pid} {_started(process.pid) or ''}".strip())
     return process
 
 
 def running_pid(pid_file: Path) -> int | None:
-    """The pid in ``pid_file`` if that process group still has a live member."""
+    """The pid in ``pid_file`` if that process group still has a live member, and the pid is still
+    the process that was started (not a later process given the same number)."""
     try:
-        pid = int(pid_file.read_text())
+        pid_text, _, started = pid_file.read_text().strip().partition(" ")
+        pid = int(pid_text)
         _reap(pid)
         os.killpg(pid, 0)
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
+    if started and _started(pid) not in (None, started):
+        return None
     return pid
+
+
+def _started(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, from /proc; None where there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]
 
 
 def stop(pid_file: Path, wait_s: float = 30.0) -> None:

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
 
 
 def _free_port() -> int:
@@ -30,7 +30,7 @@ def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):
         env.pop(name, None)
     try:
         done = subprocess.run([sys.executable, "-m", "lakeside.local.demo", "--search-budget", "10"], env=env,
-                              capture_output=True, text=True, timeout=1500)
+                              capture_output=True, text=True, timeout=2400)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         output = done.stdout
         for case in usecases.all_use_cases():

@@ -56,7 +56,7 @@ def expected(slope=2.0):
 
 
 def pid_of(deploy, model) -> int:
-    return int((deploy.server_dir(model) / "server.pid").read_text())
+    return int((deploy.server_dir(model) / "server.pid").read_text().split()[0])
 
 
 @pytest.fixture(scope="module")

@@ -61,3 +61,17 @@ def test_waiting_for_a_server_that_exits_names_its_log(tmp_path):
 def test_waiting_gives_up_after_the_timeout(tmp_path):
     with pytest.raises(TimeoutError, match="the server was not ready within 1s"):
         processes.wait_until(lambda: False, what="the server", timeout=1, log=tmp_path / "server.log")
+
+
+def test_a_pid_reused_by_another_process_is_not_taken_for_the_server_nor_stopped(tmp_path):
+    """A server that died leaves its pid file; the kernel may give its pid to a later process
+    (another user's server): that one must not be found, nor killed by ``stop``."""
+    process = _start(tmp_path, SLEEPER)
+    pid, started = (tmp_path / "server.pid").read_text().split()
+    (tmp_path / "server.pid").write_text(f"{pid} {int(started) - 1}")  # the same number, another start
+
+    assert processes.running_pid(tmp_path / "server.pid") is None
+    processes.stop(tmp_path / "server.pid", wait_s=1)
+    assert process.poll() is None, "stop killed a process the pid file does not describe"
+    process.kill()
+    process.wait()

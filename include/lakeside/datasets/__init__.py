@@ -18,7 +18,7 @@ from types import ModuleType
 
 ALL_SOURCES = ("loans", "paysim", "fraud_reviewed_labels", "weekly_sales", "store_item", "taxi_trips", "taxi_zones",
                "iris", "appliances_energy")
-INGEST_SOURCES = ("loans", "taxi_trips", "paysim", "weekly_sales", "appliances_energy")
+INGEST_SOURCES = ("loans", "taxi_trips", "paysim", "weekly_sales", "store_item", "appliances_energy")
 
 
 def source(name: str) -> ModuleType:
