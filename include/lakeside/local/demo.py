@@ -110,6 +110,14 @@ def ingest_plan(units: list[UseCase | Pipeline]) -> dict[str, list[str]]:
     return dict(sorted(plan.items()))
 
 
+def retrain_day(case: UseCase, ingested: list[str]) -> str:
+    """The logical date of a use case's demo retrain: its last demo date, else the last date the
+    demo ingested (a use case on reference tables only), else 2024-01-01."""
+    if case.demo.dates:
+        return max(case.demo.dates)
+    return ingested[-1] if ingested else "2024-01-01"
+
+
 def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipeline] = ()) -> str:
     """Ingest the demo dates of every source the use cases and pipelines read, run each pipeline's
     DAG for its dates, then retrain each use case; the MLflow URL."""
@@ -120,7 +128,8 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
     print(f"Airflow metadata: SQLite under {env['AIRFLOW_HOME']}", flush=True)
     with step("airflow db migrate (once per Airflow home and version)"):
         ensure_migrated(env, logs / "airflow-db-migrate.log")
-    for day, sources in ingest_plan([*cases, *pipelines]).items():
+    plan = ingest_plan([*cases, *pipelines])
+    for day, sources in plan.items():
         env["LAKESIDE_INGEST_SOURCES"] = ",".join(sources)
         with step(f"daily_ingest {day} ({', '.join(sources)})"):
             airflow(env, "dags", "test", "daily_ingest", day, log=logs / f"daily_ingest-{day}.log")
@@ -132,7 +141,7 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
                 airflow(env, "dags", "test", pipe.dag_id, day, log=logs / f"{pipe.dag_id}-{day}.log")
     for case in cases:
         budget = search_budget_s or case.demo.search_budget_s
-        day = max(case.demo.dates) if case.demo.dates else (dates[-1] if dates else "2024-01-01")
+        day = retrain_day(case, list(plan))
         conf = json.dumps({"time_budget_s": budget, **({"families": list(case.demo.families)}
                                                        if case.demo.families else {})}
                           if case.uses_search else {})

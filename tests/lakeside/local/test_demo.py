@@ -1,6 +1,6 @@
 """What make demo ingests: each date once, with only the sources of the units that use it."""
 
-from lakeside.local.demo import demo_pipelines, demo_use_cases, ingest_plan
+from lakeside.local.demo import demo_pipelines, demo_use_cases, ingest_plan, retrain_day
 from lakeside.usecases import Demo, Pipeline, UseCase
 
 
@@ -16,3 +16,10 @@ def test_each_demo_date_ingests_only_the_sources_of_the_units_that_use_it():
 def test_use_case_and_pipeline_names_are_both_accepted():
     assert [case.name for case in demo_use_cases(["loans", "geospatial"])] == ["loans"]
     assert [pipe.name for pipe in demo_pipelines(["loans", "geospatial"])] == ["geospatial"]
+
+
+def test_a_use_case_without_demo_dates_retrains_on_the_last_ingested_date():
+    iris = demo_use_cases(["iris"])[0]
+    assert retrain_day(iris, ["2024-01-01", "2024-01-03"]) == "2024-01-03"
+    assert retrain_day(iris, []) == "2024-01-01"
+    assert retrain_day(demo_use_cases(["loans"])[0], ["2024-01-01"]) == "2024-01-03"
