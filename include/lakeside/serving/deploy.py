@@ -236,8 +236,19 @@ def example_request(model: str, version: str, rows: int = 2, tracking_uri: str |
 
     local = Path(download_artifacts(f"models:/{model}/{version}/input_example.json",
                                     tracking_uri=tracking_uri or tracking.tracking_uri()))
-    example = json.loads(local.read_text())
-    return {"columns": example["columns"], "data": example["data"][:rows]}
+    return request_from_example(json.loads(local.read_text()), rows)
+
+
+def request_from_example(example, rows: int = 2):
+    """The first ``rows`` of a logged input example as an /invocations body, in its own shape."""
+    if isinstance(example, dict) and {"columns", "data"} <= example.keys():  # a DataFrame, split orient
+        return {"columns": example["columns"], "data": example["data"][:rows]}
+    if isinstance(example, dict) and "inputs" in example:  # tensors or records
+        inputs = example["inputs"]
+        return {"inputs": inputs[:rows] if isinstance(inputs, list) else inputs}
+    if isinstance(example, list):  # rows saved as a bare list
+        return {"inputs": example[:rows]}
+    return example
 
 
 def curl_line(url: str, body: dict) -> str:

@@ -67,3 +67,13 @@ def test_the_cli_without_a_model_says_how_to_name_one(base_port):
 def test_deploy_without_a_model_is_refused():
     with pytest.raises(ValueError, match="LAKESIDE_SERVE_MODEL"):
         deploy.deploy("", target="bento")
+
+
+def test_the_example_request_keeps_the_shape_of_the_logged_input_example():
+    from lakeside.serving.deploy import request_from_example
+
+    frame = {"columns": ["a", "b"], "data": [[1, 2], [3, 4], [5, 6]]}
+    assert request_from_example(frame) == {"columns": ["a", "b"], "data": [[1, 2], [3, 4]]}
+    assert request_from_example([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], rows=1) == {"inputs": [[1.0, 2.0]]}
+    assert request_from_example({"inputs": [{"store": 1}, {"store": 2}, {"store": 3}]}) == \
+        {"inputs": [{"store": 1}, {"store": 2}]}
