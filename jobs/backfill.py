@@ -57,9 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     files = [str(Path(f)) for f in args.files] if args.files else generated_history(args.source, args.logical_date,
                                                                                       args.seed)
     spark = get_spark(f"backfill:{args.source}")
-    raw = ingest.extract(spark, files, spec)
-    batch = ingest.transform(raw, spec, args.logical_date, args.run_id)
-    report = ingest.load(open_lake(spark), batch, spec, args.logical_date, args.run_id, files, share)
+    report = ingest.run(spark, open_lake(spark), files, spec, args.logical_date, args.run_id, share)
     print(report.to_json())
     return 0
 

@@ -39,10 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark(f"daily_ingest:{args.source}")
     files = args.files or landing.ensure_landing(args.source, args.logical_date)
 
-    raw = ingest.extract(spark, files, spec)
-    batch = ingest.transform(raw, spec, args.logical_date, args.run_id)
-    report = ingest.load(open_lake(spark), batch, spec, args.logical_date, args.run_id, files, share)
-
+    report = ingest.run(spark, open_lake(spark), files, spec, args.logical_date, args.run_id, share)
     print(report.to_json())
     return 0
 

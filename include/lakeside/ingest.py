@@ -361,6 +361,13 @@ def _flag_duplicate_keys(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
     ).drop("__rank", "__first_row")
 
 
+def run(spark: SparkSession, lake: Lake, files: list[str], spec: SourceSpec, day: dt.date | str, run_id: str,
+        max_rejected_share: float) -> IngestReport:
+    """Extract ``files``, transform, load: what an ingest job does, a day's files or a whole history."""
+    batch = transform(extract(spark, files, spec), spec, day, run_id)
+    return load(lake, batch, spec, day, run_id, files, max_rejected_share)
+
+
 # --- load ------------------------------------------------------------------------------------
 
 def load(lake: Lake, batch: Batch, spec: SourceSpec, day: dt.date | str, run_id: str,

@@ -5,7 +5,6 @@ the same backtest), both gold tables, the MLflow run, registration and gate of
 field and row), and a rerun of one store that replaces only that store's rows."""
 
 import json
-import socket
 import urllib.error
 import urllib.request
 
@@ -13,17 +12,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+
+from lakeside.processes import free_port
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
 
 HORIZON = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def post(url, body):

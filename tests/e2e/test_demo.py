@@ -4,28 +4,23 @@ case with a demo section ends with a champion answering on loopback."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
 
 import pytest
 
+from lakeside.processes import free_port
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):
     from lakeside import tracking, usecases
 
     env = {**os.environ, "LAKESIDE_HOME": str(tmp_path / "home"), "AIRFLOW_HOME": str(tmp_path / "airflow"),
-           "BENTOML_HOME": str(tmp_path / "bentoml"), "LAKESIDE_MLFLOW_PORT": str(_free_port()),
-           "LAKESIDE_SERVE_PORT": str(_free_port()), "LAKESIDE_SERVE_WATCH_S": "0"}
+           "BENTOML_HOME": str(tmp_path / "bentoml"), "LAKESIDE_MLFLOW_PORT": str(free_port()),
+           "LAKESIDE_SERVE_PORT": str(free_port()), "LAKESIDE_SERVE_WATCH_S": "0"}
     for name in ("MLFLOW_TRACKING_URI", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "LAKESIDE_MODEL_PREFIX"):
         env.pop(name, None)
     try:

@@ -6,7 +6,6 @@ in one request, and 422s naming field and row for each bad-input class."""
 
 import importlib.util
 import json
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+
+from lakeside.processes import free_port
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -23,12 +24,6 @@ JOB = Path(__file__).resolve().parents[2] / "jobs" / "energy_windows.py"
 LOOKBACK, HORIZON = 12, 6
 PARAMS = {"config": "cpu", "lookback_steps": LOOKBACK, "sample_every": 1, "targets": [HORIZON], "units": 8,
           "max_epochs": 2, "patience": 2, "batch_size": 32, "seed": 0}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def post(url, body=None, raw=None):

@@ -4,25 +4,20 @@ selection, registration and gate of ``sales_dtw``, and the champion over a real 
 (distances of new products, 4xx naming field and row for bad counts)."""
 
 import json
-import socket
 import urllib.error
 import urllib.request
 
 import mlflow
 import numpy as np
 import pytest
+
+from lakeside.processes import free_port
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
 
 PRODUCTS = 150
 WEEKS = [f"W{w}" for w in range(52)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def post(url, body=None, raw=None):

@@ -23,10 +23,11 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from lakeside.processes import free_port
 
 SUPERUSER = "postgres"
 SERVER_OS_USER = "postgres"
@@ -176,12 +177,6 @@ def install_binaries() -> None:
             f"`{' '.join(install)}` failed (exit {second.returncode}, after apt-get update exit "
             f"{update.returncode}):\n{_tail(second.stdout + second.stderr)}"
         )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _initialise(server: LocalPostgres) -> None:
