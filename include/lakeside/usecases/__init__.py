@@ -31,6 +31,8 @@ SPLITS = ("hash", "stratified", "time")
 SERVICES = ("tabular", "pyfunc", "image")
 BALANCING = ("none", "class_weight", "undersample")
 SEARCH = "search"
+GOLD_TYPES = ("string", "date", "timestamp", "long", "double", "boolean")
+GOLD_TRIGGERS = ("ingest", "gate")
 
 _declared: dict[str, "UseCase"] = {}
 
@@ -95,6 +97,49 @@ class Demo:
 
 
 @dataclass(frozen=True)
+class GoldTable:
+    """A curated table for people (dashboards), rebuilt by ``builder`` after each ``after`` event.
+
+    - ``after="ingest"``: the builder ``(lake, table, day) -> dict`` runs when a source's silver
+      table was updated for ``day`` and replaces the partitions that day touched;
+    - ``after="gate"``: the builder ``(lake, table, use_case) -> dict`` runs after each gate decision.
+
+    ``columns`` is the contract the dashboards rely on: ``(name, type)`` pairs, types from
+    :data:`GOLD_TYPES`; a table whose columns differ is shown as empty, the column named.
+    """
+
+    name: str
+    description: str
+    columns: tuple[tuple[str, str], ...]
+    builder: str
+    after: str = "ingest"
+    partition_by: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        layer, _, table = self.name.partition(".")
+        if layer != "gold" or not table:
+            raise ValueError(f"gold table {self.name!r}: the name must be 'gold.<table>'")
+        if self.after not in GOLD_TRIGGERS:
+            raise ValueError(f"gold table {self.name!r}: after must be one of {GOLD_TRIGGERS}, got {self.after!r}")
+        if ":" not in self.builder:
+            raise ValueError(f"gold table {self.name!r}: builder must be 'package.module:function'")
+        unknown = [f"{c} {t}" for c, t in self.columns if t not in GOLD_TYPES]
+        if not self.columns or unknown:
+            raise ValueError(f"gold table {self.name!r}: columns need types from {GOLD_TYPES}; wrong: {unknown}")
+        missing = set(self.partition_by) - set(self.column_names)
+        if missing:
+            raise ValueError(f"gold table {self.name!r}: partition columns {sorted(missing)} are not columns")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    @property
+    def table_name(self) -> str:
+        return self.name.partition(".")[2]
+
+
+@dataclass(frozen=True)
 class UseCase:
     name: str
     description: str
@@ -133,6 +178,8 @@ class UseCase:
     demo: Demo | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     """Settings of a custom trainer."""
+    gold: tuple[GoldTable, ...] = ()
+    """Curated tables for dashboards, rebuilt after each ingest of its sources or each gate."""
 
     def __post_init__(self) -> None:
         where = f"use case {self.name!r}"
@@ -185,6 +232,7 @@ class Pipeline:
     files: tuple[str, ...] = ()
     """Glob patterns, under the lake's root, of the files it writes for people (maps, reports)."""
     demo: Demo | None = None
+    gold: tuple[GoldTable, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -202,6 +250,19 @@ def pipeline(name: str) -> Pipeline:
 
 def all_pipelines() -> list[Pipeline]:
     return [pipeline(name) for name in PIPELINES]
+
+
+def all_gold_tables() -> list[tuple[UseCase | Pipeline, GoldTable]]:
+    """Every declared gold table with the use case or pipeline that owns it."""
+    return [(owner, table) for owner in [*all_use_cases(), *all_pipelines()] for table in owner.gold]
+
+
+def gold_table(name: str) -> tuple[UseCase | Pipeline, GoldTable]:
+    """The owner and declaration of the gold table ``name``."""
+    for owner, table in all_gold_tables():
+        if table.name == name:
+            return owner, table
+    raise ValueError(f"no use case or pipeline declares the gold table {name!r}")
 
 
 def declare(use_case: UseCase) -> UseCase:

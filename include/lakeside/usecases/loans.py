@@ -2,9 +2,28 @@
 when it is issued. The platform scenario of ../shared/use-cases.md §1: daily ingest, a weekly
 model search with glass-box notebooks, a gate, and predictions over HTTP."""
 
-from lakeside.usecases import Demo, Search, Split, UseCase
+from lakeside.gold import MODEL_PERFORMANCE_COLUMNS
+from lakeside.usecases import Demo, GoldTable, Search, Split, UseCase
 
 GRADES = ("A", "B", "C", "D", "E", "F", "G")
+
+PORTFOLIO = GoldTable(
+    name="gold.loans_portfolio",
+    description="Loans per issue month, grade and state: count, amount, mean rate, charged-off share, paid back / lent.",
+    columns=(("issue_month", "date"), ("grade", "string"), ("addr_state", "string"), ("loans", "long"),
+             ("amount", "double"), ("mean_int_rate", "double"), ("charged_off_share", "double"),
+             ("payment_ratio", "double")),
+    builder="lakeside.usecases.loans_gold:build_portfolio",
+    after="ingest",
+    partition_by=("issue_month",),
+)
+MODEL_PERFORMANCE = GoldTable(
+    name="gold.model_performance",
+    description="Every gated version of the model with its holdout metrics, alias and gate decision.",
+    columns=MODEL_PERFORMANCE_COLUMNS,
+    builder="lakeside.gold:model_performance",
+    after="gate",
+)
 
 USE_CASE = UseCase(
     name="loans",
@@ -25,4 +44,5 @@ USE_CASE = UseCase(
     dag_id="weekly_retrain",
     demo=Demo(dates=("2024-01-01", "2024-01-02", "2024-01-03"), search_budget_s=60,
               families=("linear", "lightgbm", "hist_gradient_boosting", "random_forest")),
+    gold=(PORTFOLIO, MODEL_PERFORMANCE),
 )
