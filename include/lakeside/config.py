@@ -200,3 +200,36 @@ def ingest_sources() -> tuple[str, ...]:
         raise ValueError(f"LAKESIDE_INGEST_SOURCES names {unknown}, which are not daily sources; "
                          f"choose from {list(INGEST_SOURCES)}")
     return chosen
+
+
+# --- BI (Superset over the gold tables) --------------------------------------------------------
+
+@dataclass(frozen=True)
+class BISettings:
+    home: Path
+    """``$LAKESIDE_HOME/bi``: gold.duckdb, Superset's metadata, secrets, logs."""
+    port: int
+    venv: Path
+    """``LAKESIDE_BI_VENV``: Superset's own venv (default ``.venv-bi`` beside the checkout)."""
+    admin_password: str | None
+    secret_key: str | None
+    metadata_uri: str | None
+    """``LAKESIDE_BI_METADATA_URI``: Superset's metadata database (default SQLite under ``home``)."""
+    url: str | None
+    """``LAKESIDE_BI_URL``: a Superset that runs elsewhere (compose); default the local one."""
+
+
+def bi() -> BISettings:
+    """The BI settings from the environment (read when called)."""
+    env = os.environ.get
+    home = Path(env("LAKESIDE_HOME", ".lakeside")).expanduser().absolute() / "bi"
+    venv = env("LAKESIDE_BI_VENV") or str(Path(__file__).resolve().parents[2] / ".venv-bi")
+    return BISettings(
+        home=home,
+        port=_env_number("LAKESIDE_BI_PORT", 8088, int),
+        venv=Path(venv).expanduser().absolute(),
+        admin_password=env("LAKESIDE_BI_ADMIN_PASSWORD") or None,
+        secret_key=env("LAKESIDE_BI_SECRET_KEY") or None,
+        metadata_uri=env("LAKESIDE_BI_METADATA_URI") or None,
+        url=env("LAKESIDE_BI_URL") or None,
+    )

@@ -32,6 +32,12 @@ def silver_asset(source: str) -> Asset:
     return Asset(name=f"silver.{source}", uri=f"lakeside://silver/{source}", group="lakeside")
 
 
+def gold_asset(name: str) -> Asset:
+    """The asset of a gold table (``gold.<table>``): ``refresh_dashboards`` schedules on all of them."""
+    layer, _, table = name.partition(".")
+    return Asset(name=name, uri=f"lakeside://{layer}/{table}", group="lakeside")
+
+
 def jobs_dir() -> Path:
     """``LAKESIDE_JOBS_DIR``, or the ``jobs/`` folder beside the library's checkout."""
     configured = os.environ.get("LAKESIDE_JOBS_DIR")
@@ -177,11 +183,22 @@ def retrain_dag(use_case, *, schedule):
 
             return deploy_champion(name)
 
+        gated_gold = [gold_asset(table.name) for table in use_case.gold if table.after == "gate"]
+
+        @task(outlets=gated_gold)
+        def publish_gold(decision: dict) -> dict:
+            from lakeside.gold import refresh
+
+            return refresh(name, after="gate")
+
         pinned = snapshot()
         if use_case.reference_tables:
             refresh_reference() >> pinned
         found = train(pinned)
-        promoted(gate(register(found, pinned), pinned)) >> deploy()
+        decision = gate(register(found, pinned), pinned)
+        promoted(decision) >> deploy()
+        if gated_gold:
+            publish_gold(decision)
 
     return retrain()
 
