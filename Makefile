@@ -11,9 +11,11 @@ export PATH := $(BIN):$(PATH)
 # them here when LAKESIDE_DELTA_JARS is unset.
 DELTA_JARS := $(CURDIR)/.cache/delta-jars
 
-.PHONY: setup demo ui ui-stop test test-fast clean
+.PHONY: setup bi-setup browser demo ui ui-stop bi bi-stop test test-fast clean
 
-setup: $(VENV)/.installed $(VENV)/.torch $(DELTA_JARS)/COORDINATE
+BI_VENV := .venv-bi
+
+setup: $(VENV)/.installed $(VENV)/.torch $(DELTA_JARS)/COORDINATE $(BI_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +33,21 @@ $(VENV)/.torch: requirements-torch.txt torch-overrides.txt $(VENV)/.installed
 $(DELTA_JARS)/COORDINATE: $(VENV)/.installed docker/fetch_delta_jars.py
 	$(BIN)/python docker/fetch_delta_jars.py $(DELTA_JARS) || true
 
+# Superset's own venv: its pins (Flask, SQLAlchemy 1.4, pandas 2.1) clash with the main venv's.
+# The stamp holds the requirements it was made from (lakeside.bi compares them too).
+bi-setup: $(BI_VENV)/.installed
+
+$(BI_VENV)/.installed: requirements-bi.txt $(VENV)/.installed
+	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
+	$(BIN)/uv pip install --quiet -p $(BI_VENV)/bin/python --require-hashes -r requirements-bi.txt
+	cp requirements-bi.txt $@
+
+# Headless Chromium and its driver (Debian packages) for the BI end-to-end test.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
 demo: setup
 	$(BIN)/python -m lakeside.local.demo
 
@@ -40,9 +57,15 @@ ui: setup
 ui-stop: setup
 	$(BIN)/python -m lakeside.local.ui --stop
 
+bi: setup
+	$(BIN)/python -m lakeside.bi
+
+bi-stop: setup
+	$(BIN)/python -m lakeside.bi --stop
+
 # The quick tiers on two pytest workers (a file's tests stay on one worker, so module fixtures are
 # shared), then the slow end-to-end tests one at a time: they start servers and take both cores.
-test: setup
+test: setup browser
 	$(BIN)/pytest -m "not slow" -n 2 --dist loadfile --durations=15; quick=$$?; \
 	$(BIN)/pytest -m slow --durations=25; slow=$$?; \
 	test $$quick -eq 0 -a $$slow -eq 0
