@@ -94,15 +94,19 @@ def write(spec: dict) -> Path:
     database.parent.mkdir(parents=True, exist_ok=True)
     staging = database.with_name(f".{database.name}.{os.getpid()}.tmp")
     staging.unlink(missing_ok=True)
-    connection = connect(staging)
     try:
-        for view in spec["views"]:
-            create_view(connection, view)
-        connection.execute(status_sql(spec["views"]))
-        connection.execute("CHECKPOINT")
-    finally:
-        connection.close()
-    os.replace(staging, database)
+        connection = connect(staging)
+        try:
+            for view in spec["views"]:
+                create_view(connection, view)
+            connection.execute(status_sql(spec["views"]))
+            connection.execute("CHECKPOINT")
+        finally:
+            connection.close()
+        os.replace(staging, database)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     return database
 
 

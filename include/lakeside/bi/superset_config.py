@@ -13,7 +13,9 @@ _home = Path(os.environ.get("LAKESIDE_BI_HOME", "."))
 SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
 SQLALCHEMY_DATABASE_URI = os.environ.get("LAKESIDE_BI_METADATA_URI") or f"sqlite:///{_home / 'superset.db'}"
 
-AUTH_ROLE_PUBLIC = None
+# Anonymous visitors get the role "Public", which `superset init` leaves without any permission
+# (PUBLIC_ROLE_LIKE unset): every page sends them to the login, every API call answers 401.
+AUTH_ROLE_PUBLIC = "Public"
 PUBLIC_ROLE_LIKE = None
 FAB_ADD_SECURITY_API = True
 
