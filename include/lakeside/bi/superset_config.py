@@ -25,6 +25,8 @@ CACHE_CONFIG = {**_cache, "CACHE_KEY_PREFIX": "lakeside_"}
 DATA_CACHE_CONFIG = {**_cache, "CACHE_KEY_PREFIX": "lakeside_data_"}
 FILTER_STATE_CACHE_CONFIG = {**_cache, "CACHE_KEY_PREFIX": "lakeside_filter_"}
 EXPLORE_FORM_DATA_CACHE_CONFIG = {**_cache, "CACHE_KEY_PREFIX": "lakeside_explore_"}
+# Cached results are listed per dataset, so /api/v1/cachekey/invalidate can find and drop them.
+STORE_CACHE_KEYS_IN_METADATA_DB = True
 
 # The gold catalog is read only; nothing is uploaded to it.
 PREVENT_UNSAFE_DB_CONNECTIONS = True

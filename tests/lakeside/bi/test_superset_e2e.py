@@ -1,0 +1,160 @@
+"""Superset end to end, started once as `make bi` starts it: a user logs in with headless Chromium
+and sees the loans dashboard's KPIs equal to gold.loans_portfolio (read with delta-rs); the chart
+data API agrees; anonymous visitors get the login page or 401; a new ingest plus
+refresh_dashboards changes a number; a deleted gold table leaves an empty chart and a message."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+
+from lakeside import bi, gold, processes
+from lakeside.bi import server
+from lakeside.bi.refresh import refresh_dashboards, session
+from lakeside.datasets import loans
+from lakeside.tables import open_lake
+from lakeside.usecases.loans import MODEL_PERFORMANCE, PORTFOLIO
+
+pytestmark = pytest.mark.slow
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "bi"
+REPO = Path(__file__).resolve().parents[3]
+
+
+def ingest(lake, day: str, rows: int) -> None:
+    """What daily_ingest then gold_loans leave: the day's loans in silver, their months in gold."""
+    batch = loans.daily_batch(dt.date.fromisoformat(day), rows)
+    batch["_ingest_date"] = dt.date.fromisoformat(day)
+    lake.table("silver.loans").merge(batch, keys=["id"])
+    gold.refresh("loans", after="ingest", day=day, lake=lake)
+
+
+@pytest.fixture(scope="module")
+def superset(tmp_path_factory):
+    home = tmp_path_factory.mktemp("bi-e2e")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKESIDE_HOME", str(home))
+        patch.setenv("LAKESIDE_TABLE_BACKEND", "embedded")
+        patch.setenv("LAKESIDE_BI_PORT", str(processes.free_port()))
+        patch.delenv("LAKESIDE_BI_ADMIN_PASSWORD", raising=False)
+        patch.delenv("LAKESIDE_BI_URL", raising=False)
+        lake = open_lake()
+        ingest(lake, "2024-01-02", 300)
+        lake.table(MODEL_PERFORMANCE.name).overwrite(gold.conform(pd.DataFrame({
+            "model": "loans_int_rate", "version": [1, 1, 2, 2], "alias": ["", "", "champion", "champion"],
+            "snapshot_version": 3, "evaluated_at": pd.Timestamp("2024-01-08T03:00:00Z"),
+            "metric": ["rmse", "r2"] * 2, "value": [1.4, 0.8, 1.1, 0.88], "promoted": [False, False, True, True]}),
+            MODEL_PERFORMANCE))
+        url = server.start(timeout=240)
+        try:
+            yield {"url": url, "lake": lake, "home": home}
+        finally:
+            server.stop()
+
+
+def kpis_from_gold(lake) -> dict[str, float]:
+    frame = lake.table(PORTFOLIO.name).to_pandas()
+    return {"Loans": float(frame["loans"].sum()), "Amount lent": float(frame["amount"].sum()),
+            "Mean interest rate": float((frame["mean_int_rate"] * frame["loans"]).sum() / frame["loans"].sum())}
+
+
+def chart_values(url: str) -> dict[str, list[dict]]:
+    http, base = session(url)
+    charts = http.get(f"{base}/api/v1/chart/", params={"q": "(page_size:100)"}, timeout=30).json()["result"]
+    values = {}
+    for chart in charts:
+        answer = http.get(f"{base}/api/v1/chart/{chart['id']}/data/", timeout=60)
+        assert answer.status_code == 200, (chart["slice_name"], answer.text[:500])
+        values[chart["slice_name"]] = answer.json()["result"][0]["data"]
+    return values
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1600,1400"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+
+
+def test_a_logged_in_user_sees_kpis_equal_to_the_gold_table(superset):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    expected = kpis_from_gold(superset["lake"])
+    driver = browser()
+    try:
+        driver.get(f"{superset['url']}/login/")
+        WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "password"))
+        driver.find_element(By.ID, "username").send_keys(bi.ADMIN_USER)
+        driver.find_element(By.ID, "password").send_keys(bi.admin_password())
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(driver, 60).until(lambda d: "/login" not in d.current_url)
+        driver.get(f"{superset['url']}/superset/dashboard/loans/")
+        WebDriverWait(driver, 90).until(lambda d: len([e for e in d.find_elements(By.CSS_SELECTOR, ".header-line")
+                                                       if e.text.strip()]) >= 5)
+        shown = {chart.get_attribute("data-test-chart-name"): chart.text
+                 for chart in driver.find_elements(By.CSS_SELECTOR, "[data-test-chart-name]")}
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "loans_dashboard.png"))
+    finally:
+        driver.quit()
+    assert len(shown) == 10
+    assert f"{expected['Loans']:,.0f}" in shown["Loans"]
+    assert f"${expected['Amount lent']:,.0f}" in shown["Amount lent"]
+    assert f"{expected['Mean interest rate']:.2f}" in shown["Mean interest rate"]
+
+    data = chart_values(superset["url"])
+    assert data["Loans"][0]["Loans"] == expected["Loans"] == 300
+    assert data["Amount lent"][0]["Amount lent"] == pytest.approx(expected["Amount lent"])
+    assert data["Mean interest rate"][0]["Mean interest rate"] == pytest.approx(expected["Mean interest rate"])
+    versions = {(row["version"], row["metric"]): row["Value"] for row in data["Model RMSE and R² by version"]}
+    assert versions == {(1, "rmse"): 1.4, (1, "r2"): 0.8, (2, "rmse"): 1.1, (2, "r2"): 0.88}
+
+
+def test_anonymous_visitors_get_the_login_page_or_401(superset):
+    url = superset["url"]
+    page = requests.get(f"{url}/superset/dashboard/loans/", allow_redirects=False, timeout=30)
+    assert page.status_code == 302 and "/login/" in page.headers["Location"]
+    for path in ("/api/v1/chart/", "/api/v1/dashboard/", "/api/v1/database/", "/api/v1/chart/1/data/"):
+        assert requests.get(f"{url}{path}", timeout=30).status_code == 401, path
+    wrong = requests.post(f"{url}/api/v1/security/login", timeout=30,
+                          json={"username": "admin", "password": "admin", "provider": "db"})
+    assert wrong.status_code == 401
+
+
+def test_a_new_ingest_then_refresh_changes_the_numbers(superset):
+    before = chart_values(superset["url"])["Loans"][0]["Loans"]
+    ingest(superset["lake"], "2024-02-05", 120)
+    result = refresh_dashboards(url=superset["url"])
+    assert result["warning"] is None and "main.loans_portfolio" in result["cleared"]
+    assert chart_values(superset["url"])["Loans"][0]["Loans"] == before + 120 == kpis_from_gold(superset["lake"])["Loans"]
+
+
+def test_a_deleted_gold_table_leaves_an_empty_chart_and_a_message(superset):
+    shutil.rmtree(bi._local_path(superset["lake"].table(PORTFOLIO.name).uri))
+    refresh_dashboards(url=superset["url"])
+    data = chart_values(superset["url"])
+    assert data["Loans"] in ([], [{"Loans": None}])
+    assert data["Amount and rate by grade"] == []
+    assert len(data["Model RMSE and R² by version"]) == 4
+    messages = {row["table_name"]: row["message"] for row in data["Gold tables status"]}
+    assert messages["gold.loans_portfolio"] == "gold.loans_portfolio does not exist yet (built by the DAG gold_loans)"
+    assert messages["gold.model_performance"] == "ok"
+
+
+def test_no_generated_password_or_key_is_in_the_repository(superset):
+    for secret in (bi.admin_password(), bi.secret_key()):
+        found = subprocess.run(["git", "grep", "-l", "-F", secret], cwd=REPO,
+                               capture_output=True, text=True)
+        assert found.stdout == "", found.stdout
+    assert (superset["home"] / "bi" / "admin-password").stat().st_mode & 0o777 == 0o600
