@@ -11,6 +11,7 @@ machine's ``gold.duckdb``; :func:`write_back` turns a Superset export into these
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import zipfile
 from dataclasses import dataclass, field
@@ -165,7 +166,7 @@ def write_back(export_zip: Path, folder: Path) -> list[str]:
         for name in archive.namelist():
             if not name.endswith(".yaml"):
                 continue
-            relative = name.split("/", 1)[1]
+            relative = _stable_name(name.split("/", 1)[1])
             data = yaml.safe_load(archive.read(name))
             if relative.startswith("databases/"):
                 data = _unpointed(data)
@@ -177,6 +178,11 @@ def write_back(export_zip: Path, folder: Path) -> list[str]:
     shutil.rmtree(folder)
     staging.rename(folder)
     return sorted(written)
+
+
+def _stable_name(relative: str) -> str:
+    """``charts/Loans_7.yaml`` -> ``charts/Loans.yaml``: Superset's export appends this machine's ids."""
+    return re.sub(r"_\d+\.yaml$", ".yaml", relative) if "/" in relative else relative
 
 
 def _unpointed(database: dict) -> dict:
