@@ -133,6 +133,10 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
         env["LAKESIDE_INGEST_SOURCES"] = ",".join(sources)
         with step(f"daily_ingest {day} ({', '.join(sources)})"):
             airflow(env, "dags", "test", "daily_ingest", day, log=logs / f"daily_ingest-{day}.log")
+        for unit in gold_after_ingest([*cases, *pipelines], sources):
+            with step(f"gold_{unit.name} {day}"):
+                airflow(env, "dags", "test", f"gold_{unit.name}", day, "-c", json.dumps({"day": day}),
+                        log=logs / f"gold_{unit.name}-{day}.log")
     uri = tracking.ensure_server()
     env["MLFLOW_TRACKING_URI"] = uri
     for pipe in pipelines:
@@ -148,7 +152,17 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
         with step(f"{case.retrain_dag_id} {day} (search budget {budget}s, MLflow {uri})"):
             airflow(env, "dags", "test", case.retrain_dag_id, day, "-c", conf,
                     log=logs / f"{case.retrain_dag_id}-{day}.log")
+    if any(unit.gold for unit in [*cases, *pipelines]):
+        last = list(plan)[-1] if plan else "2024-01-01"
+        with step("refresh_dashboards (gold.duckdb for `make bi`)"):
+            airflow(env, "dags", "test", "refresh_dashboards", last, log=logs / "refresh_dashboards.log")
     return uri
+
+
+def gold_after_ingest(units: list[UseCase | Pipeline], sources: list[str]) -> list[UseCase | Pipeline]:
+    """The units with gold tables built after an ingest of one of ``sources`` (their gold_<name> DAG)."""
+    return [unit for unit in units
+            if any(t.after == "ingest" for t in unit.gold) and set(unit.sources) & set(sources)]
 
 
 def champion_summary(case: UseCase, uri: str) -> str:
