@@ -31,8 +31,9 @@ AIRFLOW_SERVICES = {
     "airflow-dag-processor",
     "airflow-triggerer",
 }
-EXPECTED_SERVICES = AIRFLOW_SERVICES | {"postgres", "spark-master", "spark-worker", "mlflow", "bento"}
-ONE_SHOT = {"airflow-init"}
+BI_SERVICES = {"superset-init", "superset"}
+EXPECTED_SERVICES = AIRFLOW_SERVICES | {"postgres", "spark-master", "spark-worker", "mlflow", "bento"} | BI_SERVICES
+ONE_SHOT = {"airflow-init", "superset-init"}
 LAKESIDE_HOME = "/data/lakeside"
 SHARES_LAKESIDE_HOME = (AIRFLOW_SERVICES - ONE_SHOT) | {"spark-master", "spark-worker", "mlflow"}
 DEPENDS_ON_CONDITIONS = {"service_healthy", "service_completed_successfully"}
@@ -408,7 +409,7 @@ def test_compose_config_is_valid(compose_command, tmp_path):
     result = run_compose(compose_command, env_file, tmp_path, "--profile", "serving", "config", "--format", "json")
     assert result.returncode == 0, result.stderr
     model = json.loads(result.stdout)
-    assert set(model["services"]) == EXPECTED_SERVICES
+    assert set(model["services"]) == EXPECTED_SERVICES - BI_SERVICES
     resolved = model["services"]["airflow-scheduler"]["environment"]
     assert resolved["AIRFLOW__CORE__FERNET_KEY"] == parse_env_file(ENV_EXAMPLE.read_text())["AIRFLOW_FERNET_KEY"]
     default_services = json.loads(
@@ -423,3 +424,34 @@ def test_compose_refuses_to_run_without_the_secrets(compose_command, tmp_path):
     result = run_compose(compose_command, env_file, tmp_path, "config", "-q")
     assert result.returncode != 0
     assert "set in .env" in result.stderr
+
+
+def test_superset_waits_behind_the_bi_profile_with_the_lake_read_only(services):
+    for name in BI_SERVICES:
+        service = services[name]
+        assert service.get("profiles") == ["bi"], name
+        assert service["build"]["dockerfile"] == "docker/superset/Dockerfile"
+        assert f"lakeside-home:{LAKESIDE_HOME}:ro" in service["volumes"], name
+        assert "postgresql+psycopg2://superset:${SUPERSET_DB_PASSWORD" in environment(service)["LAKESIDE_BI_METADATA_URI"]
+    superset = services["superset"]
+    assert superset["depends_on"] == {"superset-init": {"condition": "service_completed_successfully"}}
+    assert superset["ports"] == ["${LAKESIDE_BIND_ADDRESS:-127.0.0.1}:${SUPERSET_PORT:-8088}:8088"]
+    assert services["superset-init"]["command"] == ["python", "-m", "lakeside.bi.compose_init"]
+    assert environment(services["airflow-scheduler"])["LAKESIDE_BI_URL"] == "http://superset:8088"
+
+
+def test_superset_init_refuses_the_change_me_values(env_example):
+    from lakeside.bi.compose_init import REQUIRED, refused
+
+    assert sorted(refused(env_example)) == sorted(REQUIRED)
+    assert refused({name: "0123456789abcdef" for name in REQUIRED}) == []
+
+
+def test_compose_config_is_valid_with_the_bi_profile(compose_command, tmp_path):
+    env_file = tmp_path / ".env"
+    shutil.copy(ENV_EXAMPLE, env_file)
+    result = run_compose(compose_command, env_file, tmp_path, "--profile", "bi", "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)["services"]
+    assert BI_SERVICES <= set(model)
+    assert model["superset"]["environment"]["SUPERSET_SECRET_KEY"] == parse_env_file(ENV_EXAMPLE.read_text())["SUPERSET_SECRET_KEY"]
