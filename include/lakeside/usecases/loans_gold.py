@@ -68,9 +68,9 @@ def build_portfolio(lake, table: GoldTable, day: str) -> dict[str, Any]:
     predicate = "issue_month IN (" + ", ".join(f"'{m.isoformat()}'" for m in months) + ")"
     commit = {"logical_date": str(day)[:10], "source": "silver.loans"}
     if target.exists():
-        target.replace_where(predicate, rows, partition_by=list(table.partition_by), metadata=commit)
+        target.replace_where(predicate, rows, partition_by=list(table.partition_by) or None, metadata=commit)
     else:
-        target.overwrite(rows, partition_by=list(table.partition_by), metadata=commit)
+        target.overwrite(rows, partition_by=list(table.partition_by) or None, metadata=commit)
     return {"months": [m.isoformat() for m in months], "rows": rows.num_rows, "version": target.version()}
 
 
