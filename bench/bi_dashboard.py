@@ -137,7 +137,7 @@ def time_queries(database: Path, silver_path: str, repeats: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump({"database": str(database), "silver": silver_path, "charts": CHARTS, "repeats": repeats}, handle)
     done = subprocess.run([str(bi.python()), "-c", TIMER, str(bi.HERE), handle.name], capture_output=True,
-                          text=True, env=bi._venv_environment())
+                          text=True, env=bi.venv_environment())
     os.unlink(handle.name)
     if done.returncode:
         raise RuntimeError(done.stderr[-2000:])
@@ -210,17 +210,33 @@ def browser_loads(lake, database: Path) -> dict:
     try:
         clear_cache(tables, url)
         result["gold"] = load_dashboard(url, bi.admin_password())
-        silver = "delta_scan('" + bi._local_path(lake.table("silver.loans").uri) + "')"
+        silver = "delta_scan('" + bi.local_path(lake.table("silver.loans").uri) + "')"
         staging = database.with_name("silver-views.duckdb")
         shutil.copy(database, staging)
         subprocess.run([str(bi.python()), "-c", SILVER_VIEW, str(bi.HERE), str(staging),
-                        PORTFOLIO_OVER_SILVER.replace("SILVER", silver)], check=True, env=bi._venv_environment())
+                        PORTFOLIO_OVER_SILVER.replace("SILVER", silver)], check=True, env=bi.venv_environment())
         os.replace(staging, database)
         clear_cache(tables, url)
         result["silver"] = load_dashboard(url, bi.admin_password())
     finally:
         server.stop()
     return result
+
+
+def measure(lake, rows: int, args) -> dict:
+    from lakeside import bi
+
+    entry = {"rows": rows, **build(lake, rows, args.chunk), "load_average": _report.load_average()}
+    spec = bi.write_catalog(lake)
+    measured = time_queries(Path(spec["database"]), bi.local_path(lake.table("silver.loans").uri), args.repeats)
+    entry["failures"] = [f"{rows:,}: {w}" for w in same_answers(measured)]
+    entry["queries"] = {name: {side: sides[side]["median_s"] for side in ("gold", "silver")}
+                        for name, sides in measured.items()}
+    if args.browser:
+        _report.log("dashboard in Chromium, gold then silver views")
+        entry["browser"] = browser_loads(lake, Path(spec["database"]))
+    entry["load_average_after"] = _report.load_average()
+    return entry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,26 +258,21 @@ def main(argv: list[str] | None = None) -> int:
 
         lake = open_lake()
         _report.log(f"{rows:,} loans under {home}")
-        entry = {"rows": rows, **build(lake, rows, args.chunk), "load_average": _report.load_average()}
-        spec = bi.write_catalog(lake)
-        measured = time_queries(Path(spec["database"]), bi._local_path(lake.table("silver.loans").uri), args.repeats)
-        failures += [f"{rows:,}: {w}" for w in same_answers(measured)]
-        entry["queries"] = {name: {side: sides[side]["median_s"] for side in ("gold", "silver")}
-                            for name, sides in measured.items()}
+        try:
+            entry = measure(lake, rows, args)
+        finally:
+            if not args.keep:
+                shutil.rmtree(home, ignore_errors=True)
+        failures += entry.pop("failures")
         for name, sides in entry["queries"].items():
             table_rows.append([f"{rows:,}", name, sides["gold"] * 1000, sides["silver"] * 1000,
                                sides["silver"] / sides["gold"]])
-        if args.browser:
-            _report.log("dashboard in Chromium, gold then silver views")
-            entry["browser"] = browser_loads(lake, Path(spec["database"]))
+        if "browser" in entry:
             gold_cold, gold_warm = entry["browser"]["gold"]
             silver_cold, silver_warm = entry["browser"]["silver"]
             table_rows.append([f"{rows:,}", "dashboard cold (s)", gold_cold, silver_cold, gold_cold / silver_cold])
             table_rows.append([f"{rows:,}", "dashboard warm (s)", gold_warm, silver_warm, gold_warm / silver_warm])
-        entry["load_average_after"] = _report.load_average()
         results.append(entry)
-        if not args.keep:
-            shutil.rmtree(home, ignore_errors=True)
     _report.table(["silver rows", "chart", "gold", "silver", "silver/gold (queries), gold/silver (loads)"],
                   table_rows, title="DuckDB query (ms, median) and dashboard load (s)")
     _report.write_json("bi_dashboard", {"args": vars(args), "results": results, "failures": failures})

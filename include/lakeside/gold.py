@@ -1,9 +1,9 @@
 """Gold tables: the curated tables dashboards read, declared by their use case
 (``UseCase.gold`` / ``Pipeline.gold``) and rebuilt after each ingest of its sources or each gate.
 
-    refresh("loans", after="ingest", day="2024-01-02")   # gold.loans_portfolio for that day's months
-    refresh("loans", after="gate")                        # gold.model_performance from MLflow
-    problems(lake, declaration)                           # why a table cannot be shown (or [])
+    refresh(name, after="ingest", day="2024-01-02")   # a use case's gold tables that follow its ingest
+    refresh(name, after="gate")                        # ... and those that follow its gate
+    problems(lake, declaration)                        # why a table cannot be shown (or [])
 
 Also the generic builder :func:`model_performance`: every gated version of a use case's model
 with its gate metrics, read from the MLflow registry.

@@ -88,7 +88,7 @@ def view_specs(lake) -> list[dict]:
     for owner, table in all_gold_tables():
         stored = lake.table(table.name)
         problems = gold.problems(lake, table)
-        views.append({"name": table.name, "location": None if problems else _local_path(stored.uri),
+        views.append({"name": table.name, "location": None if problems else local_path(stored.uri),
                       "columns": [list(c) for c in table.columns], "problems": problems,
                       "built_by": built_by(owner, table)})
     return views
@@ -111,7 +111,7 @@ def write_catalog(lake=None, database: Path | None = None) -> dict:
         json.dump(spec, handle)
     try:
         subprocess.run([str(python()), str(HERE / "catalog.py"), handle.name], check=True,
-                       capture_output=True, text=True, env=_venv_environment())
+                       capture_output=True, text=True, env=venv_environment())
     except subprocess.CalledProcessError as failed:
         raise RuntimeError(f"writing {spec['database']} failed: {failed.stderr.strip()[-2000:]}") from None
     finally:
@@ -119,12 +119,12 @@ def write_catalog(lake=None, database: Path | None = None) -> dict:
     return spec
 
 
-def _venv_environment() -> dict[str, str]:
+def venv_environment() -> dict[str, str]:
     """The environment of a process in Superset's venv: none of the main venv's Python settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["PATH"] = os.pathsep.join([str(settings().venv / "bin"), env.get("PATH", os.defpath)])
     return env
 
 
-def _local_path(uri: str) -> str:
+def local_path(uri: str) -> str:
     return uri[len("file://"):] if uri.startswith("file://") else uri

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     password = ("$LAKESIDE_BI_ADMIN_PASSWORD" if bi.settings().admin_password
                 else f"in {bi.home() / 'admin-password'}")
-    print(f"Superset:  {url}/superset/dashboard/loans/  (user {bi.ADMIN_USER}, password {password})")
+    print(f"Superset:  {url}/dashboard/list/  (user {bi.ADMIN_USER}, password {password})")
     print(f"Log:       {server.log_file()}")
     print("Stop with: .venv/bin/python -m lakeside.bi --stop")
     return 0

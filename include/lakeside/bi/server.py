@@ -50,7 +50,7 @@ def delta_extension(venv: Path) -> Path:
 def environment() -> dict[str, str]:
     """Superset's environment: its config, secret key and metadata; the secrets never on a command line."""
     config = bi.settings()
-    env = bi._venv_environment()
+    env = bi.venv_environment()
     env.update({
         "SUPERSET_CONFIG_PATH": str(bi.HERE / "superset_config.py"),
         "SUPERSET_SECRET_KEY": bi.secret_key(),

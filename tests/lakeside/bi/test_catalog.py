@@ -35,7 +35,7 @@ print(json.dumps(out))
 
 def query(database, *views):
     done = subprocess.run([str(bi.python()), "-c", READ, str(HERE), str(database), *views],
-                          capture_output=True, text=True, check=True, env=bi._venv_environment())
+                          capture_output=True, text=True, check=True, env=bi.venv_environment())
     return json.loads(done.stdout)
 
 
@@ -67,7 +67,7 @@ def test_views_over_present_missing_and_changed_gold_tables(lake, lakeside_home)
     assert status["gold.model_performance"][3] == ("gold.model_performance does not exist yet "
                                                    "(built by the DAG weekly_retrain)")
 
-    shutil.rmtree(bi._local_path(lake.table(PORTFOLIO.name).uri))  # rebuilt by hand, a column renamed
+    shutil.rmtree(bi.local_path(lake.table(PORTFOLIO.name).uri))  # rebuilt by hand, a column renamed
     lake.table(PORTFOLIO.name).overwrite(portfolio(silver).rename(columns={"amount": "amount_usd"}))
     result = refresh_dashboards(lake, url="http://127.0.0.1:9")  # nothing listens on port 9
 

@@ -141,7 +141,7 @@ def test_a_new_ingest_then_refresh_changes_the_numbers(superset):
 
 
 def test_a_deleted_gold_table_leaves_an_empty_chart_and_a_message(superset):
-    shutil.rmtree(bi._local_path(superset["lake"].table(PORTFOLIO.name).uri))
+    shutil.rmtree(bi.local_path(superset["lake"].table(PORTFOLIO.name).uri))
     refresh_dashboards(url=superset["url"])
     data = chart_values(superset["url"])
     assert data["Loans"] in ([], [{"Loans": None}])
