@@ -158,3 +158,15 @@ def test_no_generated_password_or_key_is_in_the_repository(superset):
                                capture_output=True, text=True)
         assert found.stdout == "", found.stdout
     assert (superset["home"] / "bi" / "admin-password").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_business_role_reads_the_gold_datasets_without_sql_lab(superset):
+    http, base = session(superset["url"])
+    roles = {r["name"]: r["id"] for r in http.get(f"{base}/api/v1/security/roles/", params={"q": "(page_size:100)"},
+                                                 timeout=30).json()["result"]}
+    answer = http.get(f"{base}/api/v1/security/roles/{roles['business']}/permissions/", timeout=30).json()["result"]
+    permissions = {(p["permission_name"], p["view_menu_name"]) for p in answer}
+    datasets = sorted(view.split("].[")[1].split("]")[0] for name, view in permissions if name == "datasource_access")
+    assert datasets == ["gold_status", "loans_portfolio", "model_performance"]
+    assert ("can_read", "Dashboard") in permissions
+    assert not {("menu_access", "SQL Lab"), ("can_execute_sql_query", "SQLLab")} & permissions
