@@ -49,6 +49,11 @@ def test_a_retrain_leaves_a_champion_with_lineage_answering_on_loopback(retrain_
     assert float(champion.tags["gate.rmse"]) < 1.5
     assert champion.tags["snapshot_table"] == "silver.loans" and champion.tags["snapshot_version"] == "0"
     assert champion.tags["use_case"] == "loans" and champion.tags["snapshot_kind"] == "hash"
+    performance = Lake(os.path.join(os.environ["LAKESIDE_HOME"], "lake"), backend="embedded").table("gold.model_performance")
+    rows = performance.to_pandas().set_index("metric")
+    assert set(rows["version"]) == {1} and bool(rows.loc["rmse", "promoted"])
+    assert rows.loc["rmse", "alias"] == "challenger,champion"
+    assert rows.loc["rmse", "value"] == pytest.approx(float(champion.tags["gate.rmse"]))
 
     trial = client.get_run(champion.run_id)
     assert trial.data.params["family"] in FAMILIES
