@@ -144,6 +144,11 @@ def _env_number(name: str, default: float, kind: type = float):
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
+def alert_webhook_url() -> str | None:
+    """``LAKESIDE_ALERT_WEBHOOK_URL``: where monitoring alerts are posted (JSON); None: nowhere."""
+    return os.environ.get("LAKESIDE_ALERT_WEBHOOK_URL") or None
+
+
 def serving() -> ServingSettings:
     """The serving and deploy settings from the environment (read when called)."""
     env = os.environ.get
