@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import AssetAny, dag, task
 
 from lakeside.airflow import DEFAULT_ARGS, gold_asset
 from lakeside.usecases import all_gold_tables
@@ -25,15 +25,8 @@ from lakeside.usecases import all_gold_tables
 GOLD = [gold_asset(table.name) for _, table in all_gold_tables()]
 
 
-def _any(assets):
-    condition = assets[0]
-    for asset in assets[1:]:
-        condition = condition | asset
-    return condition
-
-
 @dag(
-    schedule=_any(GOLD) if GOLD else None,
+    schedule=AssetAny(*GOLD) if GOLD else None,
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
