@@ -141,7 +141,7 @@ def time_queries(database: Path, silver_path: str, repeats: int) -> dict:
     os.unlink(handle.name)
     if done.returncode:
         raise RuntimeError(done.stderr[-2000:])
-    return json.loads(done.stdout)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def same_answers(measured: dict) -> list[str]:

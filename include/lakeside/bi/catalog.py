@@ -44,6 +44,7 @@ def connect(database: str | Path, read_only: bool = False):
 
     connection = duckdb.connect(str(database), read_only=read_only,
                                 config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    connection.execute("SET enable_progress_bar = false")
     connection.execute(f"LOAD {quote_literal(str(delta_extension()))}")
     return connection
 
