@@ -106,7 +106,7 @@ def start(timeout: float = START_S, lake=None) -> str:
     processes.stop(pid_file())
     prepare(lake)
     venv = bi.settings().venv
-    command = [str(venv / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{bi.settings().port}", "--workers", "2",
+    command = [str(venv / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{bi.settings().port}", "--workers", "1",
                "--worker-class", "gthread", "--threads", "8", "--timeout", "120", "--limit-request-line", "0",
                "--limit-request-field_size", "0", "superset.app:create_app()"]
     process = processes.start_detached(command, env=environment(), log=log_file(), pid_file=pid_file())
