@@ -12,6 +12,8 @@ Daily, and after each `batch_inference` run, checks the lake and the served mode
   thresholds in `monitors/<model>.json`. Too few rows: "insufficient data", no alert.
 - `alert`: fails, naming each crossing (`loans_int_rate: dti PSI 0.31 > 0.2 (2024-01-03)`),
   records it in `monitoring.alerts` and posts it to `LAKESIDE_ALERT_WEBHOOK_URL` when set.
+- `compact_inference`: rewrites the day's small files of every `inference.<model>` table (the
+  servers append every few seconds) into few large ones.
 - Every table replaces the date's rows: a rerun gives the same tables.
 """
 
@@ -77,7 +79,16 @@ def monitoring():
 
         return raise_alerts(open_lake(), ds, drifts, table_problems)
 
+    @task
+    def compact_inference(ds: str | None = None) -> dict[str, int]:
+        from lakeside.config import settings
+        from lakeside.landing import as_date
+        from lakeside.serving.inference import compact
+
+        return compact(settings().lake_root, as_date(ds))
+
     alert(table_health(), findings)
+    compact_inference()
 
 
 monitoring()

@@ -109,13 +109,15 @@ def champion_version(name: str) -> str | None:
 
 def gate(name: str, version: str, snapshot: Snapshot, target: str | None = None,
          thresholds: dict | None = None, *, task: str = "regression", positive: Any = None,
-         threshold: float = 0.5, evaluator=None) -> GateDecision:
+         threshold: float = 0.5, evaluator=None, drift: dict | None = None) -> GateDecision:
     """Promote ``version`` to champion if it passes ``thresholds`` and beats the champion.
 
     Both models are scored on the snapshot's holdout rows, each on the input columns of its
     own signature, with the metrics of ``task``; or, for tasks without built-in metrics, by
     ``evaluator(model_uri, snapshot) -> metrics``. The decision and both models' metrics become
-    tags of ``version``.
+    tags of ``version``. ``drift`` (``{"drifted": [...], "approved", "answer", "responder"}``):
+    a snapshot that drifted from the champion's is refused ("drift not approved: ...") unless a
+    human approved it; the answer and the responder become tags (``gate.drift_*``).
     """
     thresholds = validate_thresholds(thresholds if thresholds is not None else load_thresholds(name), name)
     version = str(version)
@@ -136,9 +138,11 @@ def gate(name: str, version: str, snapshot: Snapshot, target: str | None = None,
         champion_metrics = evaluator(f"models:/{name}/{champion}", snapshot)
     _check_gate_metrics(challenger_metrics, thresholds, name)
     promoted, reason = _judge(version, challenger_metrics, champion, champion_metrics, thresholds)
+    if drift and drift.get("drifted") and not drift.get("approved"):
+        promoted, reason = False, "drift not approved: " + "; ".join(drift["drifted"])
     decision = GateDecision(name, version, champion, promoted, reason, challenger_metrics,
                             champion_metrics, snapshot.version)
-    _record_decision(decision, snapshot, target or "", thresholds, holdout_rows)
+    _record_decision(decision, snapshot, target or "", thresholds, holdout_rows, drift)
     if promoted:
         _promote(name, version, champion)
     return decision
@@ -277,7 +281,7 @@ def _relative_improvement(challenger: float, champion: float, lower_is_better: b
 
 
 def _record_decision(decision: GateDecision, snapshot: Snapshot, target: str, thresholds: dict,
-                     holdout_rows: int) -> None:
+                     holdout_rows: int, drift: dict | None = None) -> None:
     tags = {
         "gate.decision": "promoted" if decision.promoted else "rejected",
         "gate.reason": decision.reason,
@@ -292,6 +296,10 @@ def _record_decision(decision: GateDecision, snapshot: Snapshot, target: str, th
     }
     if decision.champion_version is not None:
         tags["gate.champion_version"] = decision.champion_version
+    if drift and drift.get("drifted"):
+        tags.update({"gate.drift_features": "; ".join(drift["drifted"]),
+                     "gate.drift_answer": str(drift.get("answer") or "none"),
+                     "gate.drift_responder": str(drift.get("responder") or "")})
     for m, v in (decision.champion_metrics or {}).items():
         tags[f"gate.champion_{m}"] = repr(v)
     client = _client()

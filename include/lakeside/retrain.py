@@ -103,8 +103,31 @@ def register(use_case: str | UseCase, found: dict, pinned: dict) -> str:
     return register_challenger(found["model_uri"], name=model_name(case), tags=tags, service_kind=case.service)
 
 
-def decide(use_case: str | UseCase, version: str, pinned: dict) -> dict:
-    """Run the promotion gate for ``version`` on the snapshot's holdout."""
+def drift_check(use_case: str | UseCase, pinned: dict) -> dict:
+    """The new snapshot against the champion's training snapshot: ``{"drifted": [...]}`` names
+    each column over the model's drift thresholds (``monitors/<model>.json``)."""
+    from lakeside.monitoring.models import snapshot_drift
+
+    _use_tracking_server()
+    found = snapshot_drift(model_name(use_case), pinned["table"], pinned["version"])
+    log.info("drift check for %s: %s", model_name(use_case), found["drifted"] or "no drift")
+    return found
+
+
+def review(drift: dict | None, approval: dict | None) -> dict | None:
+    """What the gate needs from the drift check and the human answer (the approval task's
+    result, None when it did not run)."""
+    if not drift or not drift.get("drifted"):
+        return None
+    chosen = (approval or {}).get("chosen_options") or []
+    return {"drifted": list(drift["drifted"]), "approved": chosen == ["Approve"],
+            "answer": chosen[0] if chosen else "none", "responder": str((approval or {}).get("responded_by_user") or "")}
+
+
+def decide(use_case: str | UseCase, version: str, pinned: dict, drift: dict | None = None,
+           approval: dict | None = None) -> dict:
+    """Run the promotion gate for ``version`` on the snapshot's holdout (a drifted snapshot
+    promotes only with a human's approval)."""
     from lakeside.registry import gate, load_thresholds
     from lakeside.snapshot import Snapshot
 
@@ -119,7 +142,7 @@ def decide(use_case: str | UseCase, version: str, pinned: dict) -> dict:
             return custom(case, model_uri, snapshot)
     decision = gate(name, version, Snapshot.from_dict(pinned), target=case.target,
                     thresholds=load_thresholds(case.gate_name), task=case.task, positive=case.positive_label,
-                    threshold=case.threshold, evaluator=evaluator)
+                    threshold=case.threshold, evaluator=evaluator, drift=review(drift, approval))
     log.info("gate for %s v%s: %s (%s)", name, version, "promoted" if decision.promoted else "refused",
              decision.reason)
     return decision.to_dict()

@@ -100,7 +100,11 @@ def test_weekly_retrain_runs_weekly_or_on_fresh_loans_and_chains_the_gate(dagbag
     assert set(dag.params.keys()) == {"time_budget_s", "families"}
     assert dag.get_task("train").upstream_task_ids == {"snapshot"}
     assert dag.get_task("register").upstream_task_ids == {"train", "snapshot"}
-    assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot"}
+    assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot", "drift_check", "approve_drift"}
+    assert dag.get_task("gate").trigger_rule == "none_failed_min_one_success", "runs when no approval was needed"
+    assert dag.get_task("drift_check").upstream_task_ids == {"snapshot"}
+    assert dag.get_task("approve_drift").upstream_task_ids == {"drifted"}
+    assert dag.get_task("approve_drift").defaults == ["Reject"], "no answer keeps the champion"
     assert dag.get_task("promoted").upstream_task_ids == {"gate"}
     assert dag.get_task("deploy").upstream_task_ids == {"promoted"}
     assert "refresh_reference" not in dag.task_ids

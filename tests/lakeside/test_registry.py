@@ -159,3 +159,28 @@ def test_thresholds_missing_or_invalid_give_clear_errors(tmp_path, monkeypatch):
         registry.load_thresholds("bad_bound")
     (tmp_path / "binary.json").write_text(json.dumps({"metric": "pr_auc", "min": {"recall": 0.6}}))
     assert registry.load_thresholds("binary")["lower_is_better"] is False
+
+
+def test_a_drifted_snapshot_is_refused_without_approval_and_promoted_with_it(name, pinned, model_uris):
+    from lakeside.retrain import review
+
+    basic = registry.register_challenger(model_uris["grade_only"], name=name)
+    assert registry.gate(name, basic, pinned, target="int_rate", thresholds=LENIENT).promoted
+    drift = {"drifted": ["dti PSI 0.31 > 0.2"]}
+
+    better = registry.register_challenger(model_uris["good"], name=name)
+    waiting = registry.gate(name, better, pinned, target="int_rate", thresholds=LENIENT, drift=review(drift, None))
+    assert not waiting.promoted and waiting.reason == "drift not approved: dti PSI 0.31 > 0.2"
+    assert registry.champion_version(name) == basic
+    assert _tags(name, better)["gate.drift_answer"] == "none"
+
+    rejected = review(drift, {"chosen_options": ["Reject"], "responded_by_user": {"id": "7", "name": "ana"}})
+    assert not registry.gate(name, better, pinned, target="int_rate", thresholds=LENIENT, drift=rejected).promoted
+
+    approved = review(drift, {"chosen_options": ["Approve"], "responded_by_user": {"id": "7", "name": "ana"}})
+    won = registry.gate(name, better, pinned, target="int_rate", thresholds=LENIENT, drift=approved)
+    assert won.promoted and registry.champion_version(name) == better
+    tags = _tags(name, better)
+    assert tags["gate.drift_features"] == "dti PSI 0.31 > 0.2" and tags["gate.drift_answer"] == "Approve"
+    assert "ana" in tags["gate.drift_responder"]
+    assert review({"drifted": []}, None) is None, "no drift: nothing to approve"

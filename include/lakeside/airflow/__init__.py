@@ -115,11 +115,17 @@ def retrain_schedule(use_case):
     return assets or None
 
 
+APPROVAL_TIMEOUT = timedelta(days=3)
+
+
 def retrain_dag(use_case, *, schedule):
     """The retrain DAG of a use case: [refresh_reference >>] snapshot >> train >> register >> gate
-    >> deploy (after a promotion). Every task is one call into :mod:`lakeside.retrain`."""
+    >> deploy (after a promotion); ``drift_check`` (the new snapshot against the champion's)
+    before the gate, and when it drifted, ``approve_drift`` waits for a human (Reject or no
+    answer within 3 days keeps the champion). Every task is one call into :mod:`lakeside.retrain`."""
     from datetime import datetime
 
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
     from airflow.sdk import Param, dag, task
 
     from lakeside.automl.families import families_for
@@ -168,10 +174,29 @@ def retrain_dag(use_case, *, schedule):
             return register_model(name, found, pinned)
 
         @task
-        def gate(version: str, pinned: dict) -> dict:
+        def drift_check(pinned: dict) -> dict:
+            from lakeside.retrain import drift_check as check
+
+            return check(name, pinned)
+
+        @task.short_circuit(ignore_downstream_trigger_rules=False)
+        def drifted(drift: dict) -> bool:
+            return bool(drift["drifted"])
+
+        approve_drift = ApprovalOperator(
+            task_id="approve_drift",
+            subject=f"{use_case.model_name}: the new training snapshot drifted from the champion's",
+            body="{{ ti.xcom_pull(task_ids='drift_check') }}\n\nApprove to let the gate judge the challenger; "
+                 "Reject (or no answer within 3 days) keeps the champion.",
+            defaults=["Reject"],
+            response_timeout=APPROVAL_TIMEOUT,
+        )
+
+        @task(trigger_rule="none_failed_min_one_success")
+        def gate(version: str, pinned: dict, drift: dict, ti=None) -> dict:
             from lakeside.retrain import decide
 
-            return decide(name, version, pinned)
+            return decide(name, version, pinned, drift, ti.xcom_pull(task_ids="approve_drift") if ti else None)
 
         @task.short_circuit
         def promoted(decision: dict) -> bool:
@@ -195,10 +220,12 @@ def retrain_dag(use_case, *, schedule):
         if use_case.reference_tables:
             refresh_reference() >> pinned
         found = train(pinned)
-        decision = gate(register(found, pinned), pinned)
-        promoted(decision) >> deploy()
+        drift = drift_check(pinned)
+        judged = gate(register(found, pinned), pinned, drift)
+        drifted(drift) >> approve_drift >> judged
+        promoted(judged) >> deploy()
         if gated_gold:
-            publish_gold(decision)
+            publish_gold(judged)
 
     return retrain()
 

@@ -183,3 +183,32 @@ def monitor_served(model: str, day: dt.date | str, lake: Lake | None = None) -> 
     except MlflowException as error:
         log.warning("%s: nothing to monitor (%s)", model, error)
         return []
+
+
+def snapshot_drift(model: str, table: str, version: int, lake: Lake | None = None) -> dict:
+    """A new training snapshot against the champion's (``drift_check`` before a retrain's gate):
+    the crossings of the model's thresholds over its signature's input columns. No champion:
+    nothing to compare, no crossing."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from lakeside.monitoring.thresholds import drift_thresholds
+    from lakeside.scoring import input_columns
+    from lakeside.tables import open_lake
+
+    lake = lake or open_lake(backend="embedded")
+    try:
+        champion = MlflowClient().get_model_version_by_alias(model, "champion")
+    except MlflowException:
+        return {"drifted": [], "champion": None}
+    tags = champion.tags
+    if "snapshot_table" not in tags:
+        return {"drifted": [], "champion": champion.version}
+    inputs = input_columns(f"models:/{model}/{champion.version}")
+    before = lake.table(tags["snapshot_table"]).to_arrow(version=int(tags["snapshot_version"])).to_pandas()
+    after = lake.table(table).to_arrow(version=int(version)).to_pandas()
+    thresholds = drift_thresholds(model)
+    found = Samples(before, after, [c for c in inputs if c in before and c in after], {"version": champion.version})
+    _, finding = judge(model, dt.date.today(), found, thresholds)
+    return {"drifted": finding.drifted, "champion": champion.version,
+            "baseline": f"{tags['snapshot_table']}@{tags['snapshot_version']}", "new": f"{table}@{version}"}

@@ -1,7 +1,9 @@
 """Freshness and completeness of every lake table from its Delta history alone.
 
 For a logical date, the end of that day (UTC) is the moment of reference (never the wall clock:
-a rerun gives the same rows). Per table: the age of its last commit before that moment, the rows
+a rerun gives the same rows). A commit that names its logical date in its metadata (ingest
+does) counts as made at the end of that date, so a backfill reads like the days it fills; other
+commits count at their commit time. Per table: the age of its last commit before that moment, the rows
 its commits added in the 24 hours before it, the median of the same daily figure over the 14
 days before, and two flags: ``stale`` (age over ``max_age_hours``) and ``incomplete`` (fewer rows
 than ``min_rows``, or under half the 14-day median when there is one).
@@ -41,14 +43,28 @@ def added_rows(commit: Commit) -> int:
     return 0
 
 
+def effective_time(commit: Commit) -> dt.datetime:
+    """The end of the commit's logical date when its metadata names one, else its commit time."""
+    named = commit.metadata.get("logical_date")
+    try:
+        return _end_of(as_date(named)) if named else commit.timestamp
+    except ValueError:
+        return commit.timestamp
+
+
+def _end_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+
+
 def health(name: str, commits: list[Commit], day: dt.date, thresholds: dict) -> dict:
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-    before = [c for c in commits if c.timestamp <= end]
-    last = max((c.timestamp for c in before), default=None)
+    end = _end_of(day)
+    timed = [(effective_time(c), c) for c in commits]
+    before = [(at, c) for at, c in timed if at <= end]
+    last = max((at for at, _ in before), default=None)
     age_hours = (end - last).total_seconds() / 3600 if last else None
 
     def rows_in(until: dt.datetime) -> int:
-        return sum(added_rows(c) for c in before if until - dt.timedelta(days=1) < c.timestamp <= until)
+        return sum(added_rows(c) for at, c in before if until - dt.timedelta(days=1) < at <= until)
 
     recent = rows_in(end)
     history = [rows_in(end - dt.timedelta(days=n)) for n in range(1, HISTORY_DAYS + 1)]

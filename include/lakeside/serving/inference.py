@@ -272,3 +272,16 @@ def close_active() -> None:
         current, _active = _active, None
     if current is not None:
         current.close()
+
+
+def compact(lake_root: str | Path, day: dt.date) -> dict[str, int]:
+    """Rewrite each inference table's files of ``day`` into few large ones (the writer appends a
+    small file every few seconds); the number of files removed per table."""
+    from deltalake import DeltaTable
+
+    removed = {}
+    for log_dir in sorted(Path(lake_root, "inference").glob("*/_delta_log")):
+        table = DeltaTable(str(log_dir.parent))
+        metrics = table.optimize.compact(partition_filters=[("date", "=", day.isoformat())])
+        removed[f"inference.{log_dir.parent.name}"] = int(metrics.get("numFilesRemoved", 0))
+    return removed

@@ -91,3 +91,14 @@ def test_too_few_rows_give_no_verdict_and_a_rerun_the_same_tables(lake):
     key = ["date", "column", "metric"]
     pd.testing.assert_frame_equal(before.sort_values(key).reset_index(drop=True),
                                   after.sort_values(key).reset_index(drop=True))
+
+
+def test_a_new_snapshot_is_compared_with_the_champion_s(lake):
+    lake.table("silver.things").overwrite(things(2000, seed=5, size_shift=1.0).assign(id=range(2000)))
+    moved = models.snapshot_drift(MODEL, "silver.things", 1, lake)
+    same = models.snapshot_drift(MODEL, "silver.things", 0, lake)
+
+    assert any(message.startswith("size PSI") for message in moved["drifted"])
+    assert not any(message.startswith("rooms") for message in moved["drifted"])
+    assert same["drifted"] == [] and same["champion"] == moved["champion"]
+    assert models.snapshot_drift("never_registered_model", "silver.things", 0, lake) == {"drifted": [], "champion": None}

@@ -57,3 +57,15 @@ def test_a_rerun_gives_the_same_tables_and_a_quiet_day_clears_its_alerts(lake):
 
     assert alerts.raise_alerts(lake, day, {"m": []}, []) == 0
     assert len(lake.table("monitoring.alerts").to_arrow()) == 0
+
+
+def test_a_backfilled_day_is_judged_by_the_logical_date_its_commits_name(tmp_path):
+    lake = Lake(tmp_path / "lake", backend="embedded")
+    for day, rows in (("2024-01-01", 3), ("2024-01-02", 2)):
+        lake.table("silver.filled").append(pd.DataFrame({"id": range(rows)}), metadata={"logical_date": day})
+
+    on_time = tables.table_health(lake, dt.date(2024, 1, 2), THRESHOLDS).iloc[0]
+    late = tables.table_health(lake, dt.date(2024, 1, 5), THRESHOLDS).iloc[0]
+
+    assert on_time["age_hours"] == 0 and on_time["rows_24h"] == 2 and not on_time["stale"]
+    assert late["age_hours"] == 72 and late["stale"] and late["rows_24h"] == 0

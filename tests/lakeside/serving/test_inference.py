@@ -89,3 +89,20 @@ def test_the_writer_thread_appends_without_being_asked(tmp_path):
         assert log.written == 1
     finally:
         log.close()
+
+
+def test_compaction_leaves_one_file_per_day_and_the_same_rows(tmp_path):
+    from lakeside.serving.inference import compact
+
+    log = InferenceLog(tmp_path / "lake", tmp_path / "spill")
+    for number in range(4):
+        log.record(record(number))
+        log.flush()
+    table = DeltaTable(str(tmp_path / "lake" / "inference" / "m_one"))
+    assert len(table.file_uris()) == 4
+
+    assert compact(tmp_path / "lake", DAY.date()) == {"inference.m_one": 4}
+
+    table = DeltaTable(str(tmp_path / "lake" / "inference" / "m_one"))
+    assert len(table.file_uris()) == 1
+    assert sorted(row["request_id"] for row in rows(tmp_path / "lake", "m_one")) == [f"req-{n}" for n in range(4)]
