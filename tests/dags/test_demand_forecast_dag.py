@@ -16,7 +16,7 @@ def test_demand_forecast_runs_weekly_with_its_settings_in_the_form_and_chains_th
     assert (form["horizon"], form["engine"], form["compare_engines"], form["stores"]) == (90, "prophet",
                                                                                          ["auto_ets"], None)
     assert dag.get_task("train").upstream_task_ids == {"snapshot"}
-    assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot"}
+    assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot", "drift_check", "approve_drift"}
     assert dag.get_task("deploy").upstream_task_ids == {"promoted"}
     assert "demand_forecast" in dag.doc_md and dag.default_args["retries"] >= 1 and dag.max_active_runs == 1
 

@@ -16,7 +16,7 @@ def test_sales_trends_runs_weekly_or_on_fresh_sales_and_chains_the_gate():
     assert "silver.weekly_sales" in str(dag.timetable.asset_condition)
     assert dag.params["trainer_params"]["stretch_factors"] == [0.0, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5]
     assert dag.get_task("train").upstream_task_ids == {"snapshot"}
-    assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot"}
+    assert dag.get_task("gate").upstream_task_ids == {"register", "snapshot", "drift_check", "approve_drift"}
     assert dag.get_task("deploy").upstream_task_ids == {"promoted"}
     assert "sales_dtw" in dag.doc_md and dag.default_args["retries"] >= 1 and dag.max_active_runs == 1
 
