@@ -117,3 +117,17 @@ def _feature_module():
             return self.network.extract_features(x).mean(dim=(2, 3))
 
     return FeatureNet
+
+
+def exported(folder: str | Path | None = None) -> Path:
+    """The backbone's ONNX file under ``folder`` (default ``$LAKESIDE_HOME/vision``), exported on
+    first use; named by the weights' hash, so a new weights file is a new graph."""
+    from lakeside.config import settings
+
+    folder = Path(folder) if folder is not None else settings().home / "vision"
+    path = folder / f"backbone-{ARCHITECTURE}-{weights_sha256()[:12]}.onnx"
+    if not path.exists():
+        partial = path.with_suffix(".partial.onnx")
+        export_onnx(partial)
+        partial.replace(path)
+    return path

@@ -1,4 +1,4 @@
-"""The backbone exported once for every vision test (3 s), and small generated pictures."""
+"""The backbone exported once per test session (3 s; tests/jobs finds the same file)."""
 
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ import pytest
 def backbone_onnx(tmp_path_factory):
     from lakeside.vision import backbone
 
-    return backbone.export_onnx(tmp_path_factory.mktemp("backbone") / "backbone.onnx")
+    return backbone.exported(tmp_path_factory.getbasetemp() / "vision-backbone")
