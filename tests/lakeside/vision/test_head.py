@@ -9,33 +9,7 @@ import pytest
 from PIL import Image
 
 from lakeside.serving.payloads import PayloadError
-from lakeside.vision import head, images, pyfunc, train
-from lakeside.vision.runtime import OnnxModel
-
-
-def texture(kind: str, rng) -> bytes:
-    base = rng.integers(0, 60, (64, 64, 3), dtype=np.uint8)
-    if kind == "stripes":
-        base[:: int(rng.integers(3, 6))] = rng.integers(180, 255, 3)
-    else:
-        base += rng.integers(0, 180, (64, 64, 3), dtype=np.uint8)
-    return images.encode(Image.fromarray(base), "PNG")
-
-
-@pytest.fixture(scope="module")
-def two_textures(backbone_onnx):
-    rng = np.random.default_rng(0)
-    labels = ["stripes", "noise"] * 12
-    contents = [texture(label, rng) for label in labels]
-    features = OnnxModel(backbone_onnx).run(images.decode_pixels(contents))
-    return contents, features, np.array(labels)
-
-
-@pytest.fixture(scope="module")
-def fitted(two_textures):
-    _, features, labels = two_textures
-    return head.fit(features[:16], labels[:16], features[16:20], labels[16:20],
-                    head.HeadConfig(max_epochs=60, patience=10, seed=0))
+from lakeside.vision import images, pyfunc
 
 
 def test_head_on_two_textures_reaches_accuracy_one(fitted, two_textures):
@@ -47,12 +21,10 @@ def test_head_on_two_textures_reaches_accuracy_one(fitted, two_textures):
 
 
 @pytest.fixture(scope="module")
-def saved(fitted, two_textures, tmp_path_factory):
+def saved(fitted, two_textures, classifier_graph, tmp_path_factory):
     contents, _, _ = two_textures
-    folder = tmp_path_factory.mktemp("classifier")
-    graph = train.export_checked(fitted, contents[:4], folder / "classifier.onnx")
-    path = folder / "model"
-    mlflow.pyfunc.save_model(str(path), **pyfunc.model_arguments(graph, fitted.classes, contents[:2]))
+    path = tmp_path_factory.mktemp("pyfunc") / "model"
+    mlflow.pyfunc.save_model(str(path), **pyfunc.model_arguments(classifier_graph, fitted.classes, contents[:2]))
     return mlflow.pyfunc.load_model(str(path))
 
 
