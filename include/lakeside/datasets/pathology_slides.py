@@ -53,7 +53,7 @@ def points(rng: np.random.Generator, tissue: np.ndarray, tumour: np.ndarray, per
     from scipy import ndimage
 
     size = tissue.shape[0]
-    depth = max(1, margin // 4)
+    depth = max(1, margin // 2)
     inside = ndimage.binary_erosion(tumour, iterations=depth)
     away = ndimage.binary_erosion(tissue & ~ndimage.binary_dilation(tumour, iterations=depth), iterations=depth)
     frame = np.zeros_like(tissue)

@@ -1,7 +1,8 @@
 """The classifier on frozen features: the seed's logistic regression as a torch
 ``Linear(1280, classes)``, with weight decay (L2) and early stopping on the validation loss.
 
-Features are standardised with the training rows' mean and spread while fitting; the returned
+Features are centred on the training rows' mean and divided by their overall spread while
+fitting; the returned
 layer has that scaling folded into its weights, so it takes raw backbone features and exports
 behind the backbone as one graph (:func:`lakeside.vision.backbone.classifier_net`).
 """
@@ -56,7 +57,10 @@ def fit(train_x: np.ndarray, train_y: Sequence[str], val_x: np.ndarray, val_y: S
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     x = torch.from_numpy(np.asarray(train_x, dtype=np.float32))
-    mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)
+    # One spread for all features, not one each: a per-feature scale fitted on a few patches
+    # blows up features that happen to be nearly constant there and shift on a new slide.
+    mean = x.mean(dim=0)
+    std = (x - mean).std().clamp_min(1e-6).expand(x.shape[1])
     x = (x - mean) / std
     y = torch.tensor([index[v] for v in train_y])
     vx = (torch.from_numpy(np.asarray(val_x, dtype=np.float32)) - mean) / std
