@@ -2,7 +2,7 @@
 ``x``, ``y`` (tile centre), ``prob`` (tumour), ``version`` (the model version)) and one overlay
 PNG per slide under ``$LAKESIDE_HOME/reports/heatmaps/``.
 
-    spark-submit --master 'local[*]' jobs/slide_heatmap.py --slides DIR [--model pathology_patch] \\
+    spark-submit --master 'local[*]' jobs/slide_heatmap.py (--slides DIR | --date D) [--model pathology_patch] \\
         [--alias champion] [--patch-size 224] [--stride 224] [--positive tumor]
 
 Extract lists the slides (PNG or TIFF) and downloads the aliased model's ONNX graph once; the
@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from lakeside.config import settings
 from lakeside.spark import get_spark
 from lakeside.tables import Lake, open_lake
 
@@ -30,7 +31,8 @@ SCHEMA = "slide_id string, x bigint, y bigint, prob double, version string, seco
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="slide_heatmap", description=__doc__.splitlines()[0])
-    parser.add_argument("--slides", required=True)
+    parser.add_argument("--slides", default=None)
+    parser.add_argument("--date", default=None, help="score the slides landed that day (default folder)")
     parser.add_argument("--model", default="pathology_patch")
     parser.add_argument("--alias", default="champion")
     parser.add_argument("--patch-size", type=int, default=224)
@@ -67,7 +69,6 @@ def run(lake: Lake, spark, slides: str, model: str = "pathology_patch", alias: s
     import pandas as pd
     from mlflow import MlflowClient
 
-    from lakeside.config import settings
     from lakeside.datasets.pathology_slides import read_slide, slide_files
     from lakeside.vision import heatmap, plots
 
@@ -95,8 +96,11 @@ def run(lake: Lake, spark, slides: str, model: str = "pathology_patch", alias: s
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not (args.slides or args.date):
+        raise SystemExit("slide_heatmap: give --slides DIR or --date YYYY-MM-DD")
+    slides = args.slides or str(settings().landing_root / "pathology_slides" / args.date)
     spark = get_spark("slide_heatmap")
-    facts = run(open_lake(spark), spark, args.slides, args.model, args.alias, args.patch_size, args.stride,
+    facts = run(open_lake(spark), spark, slides, args.model, args.alias, args.patch_size, args.stride,
                 args.positive, args.reports)
     print(json.dumps(facts, indent=2))
     return 0

@@ -3,8 +3,11 @@ PNG patch per point: ``patch_id``, ``slide_id``, ``x``, ``y``, ``label``, ``imag
 ``width``, ``height``, ``content``), and ``quarantine.pathology_patches`` for points that cannot
 be cut (unreadable row, unknown slide, patch over the slide's edge) with the reason.
 
-    spark-submit --master 'local[*]' jobs/slide_patches.py --slides DIR --points DIR/points.csv \\
-        --date 2026-12-01 [--patch-size 224]
+    spark-submit --master 'local[*]' jobs/slide_patches.py --date 2026-12-01 [--slides DIR] \\
+        [--points DIR/points.csv] [--patch-size 224]
+
+``--slides`` defaults to the day's landing folder ``$LAKESIDE_HOME/landing/pathology_slides/<date>/``,
+``--points`` to ``points.csv`` in it.
 
 Extract reads the points with :func:`lakeside.datasets.pathology_slides.read_points` (its
 quirks handled) and lists the slides (PNG or TIFF); the transform cuts each slide's patches in
@@ -27,10 +30,17 @@ PATCH_SCHEMA = ("patch_id string, slide_id string, x bigint, y bigint, label str
                 "format string, width int, height int, content binary, _reason string")
 
 
+def day_folder(day: str):
+    """Where a day's slides land: ``$LAKESIDE_HOME/landing/pathology_slides/<date>/``."""
+    from lakeside.config import settings
+
+    return settings().landing_root / "pathology_slides" / day
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="slide_patches", description=__doc__.splitlines()[0])
-    parser.add_argument("--slides", required=True, help="folder of slide PNG/TIFF files named <slide_id>.<ext>")
-    parser.add_argument("--points", required=True, help="CSV of slide_id, x, y, label")
+    parser.add_argument("--slides", default=None, help="folder of slide PNG/TIFF files named <slide_id>.<ext>")
+    parser.add_argument("--points", default=None, help="CSV of slide_id, x, y, label")
     parser.add_argument("--date", required=True, help="the run's logical date (its quarantine partition)")
     parser.add_argument("--patch-size", type=int, default=224)
     return parser.parse_args(argv)
@@ -115,8 +125,10 @@ def run(lake: Lake, spark, slides: str, points: str, day: str, size: int = 224) 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    slides = args.slides or str(day_folder(args.date))
+    points = args.points or f"{slides}/points.csv"
     spark = get_spark("slide_patches")
-    print(json.dumps(run(open_lake(spark), spark, args.slides, args.points, args.date, args.patch_size), indent=2))
+    print(json.dumps(run(open_lake(spark), spark, slides, points, args.date, args.patch_size), indent=2))
     return 0
 
 
