@@ -1,4 +1,6 @@
-"""Pathology end to end on the embedded default, tiny: three generated 512-px slides, the patches
+"""Both vision use cases end to end on the embedded default, tiny. Cars: 48 generated pictures in
+class folders ingested into Delta, the features job, the generic retrain path; the gate's
+decision follows its file. Pathology: three generated 512-px slides, the patches
 job, the features job (real Spark), the generic retrain path (snapshot, the vision trainer on a
 real MLflow server, register, the gate scoring the served pyfunc on a held-out slide), the heat
 map job on a new slide (its map overlaps the slide's tumour mask), and the champion over a real
@@ -134,3 +136,37 @@ def test_the_endpoint_answers_base64_and_raw_images_and_refuses_bad_ones(pipelin
     assert (status, refused["field"], refused["row"]) == (422, "image", 1)
     status, refused = post(url, b"GIF89a", "image/gif")
     assert status == 415
+
+
+@pytest.fixture(scope="module")
+def cars(pipeline, mlflow_server, spark, tmp_path_factory):
+    """After the pathology pipeline (its server stays up): the cars retrain in a home of its own."""
+    from lakeside import retrain, usecases
+    from lakeside.datasets import car_images
+    from lakeside.tables import Lake
+    from lakeside.usecases.cars import USE_CASE
+    from lakeside.vision import backbone, store
+
+    home = tmp_path_factory.mktemp("cars")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKESIDE_HOME", str(home))
+        patch.setenv("LAKESIDE_TABLE_BACKEND", "embedded")
+        mlflow.set_tracking_uri(mlflow_server)
+        usecases.declare(USE_CASE)
+        car_images.generate(home / "landing", per_class=8, seed=2, size=96)
+        lake = Lake(home / "lake", backend="embedded", spark=spark)
+        ingested = store.ingest(spark, lake, "car_images", str(home / "landing"), "2026-12-01")
+        onnx = backbone.exported(tmp_path_factory.getbasetemp() / "vision-backbone")
+        load_job("image_features").run(lake, "car_images", onnx=str(onnx))
+        yield ingested, retrain.retrain("cars", params={"max_epochs": 80}, deploy=False)
+
+
+def test_cars_retrain_registers_and_gates_the_served_model(cars):
+    ingested, result = cars
+    assert ingested.stored == 48 and ingested.refused == 0
+    metrics = result["decision"]["challenger_metrics"]
+    assert metrics["holdout_images"] == 12.0  # 20% of each body type's 8 pictures, rounded: 2 x 6
+    assert metrics["accuracy"] == pytest.approx(result["trained"]["metrics"]["accuracy"], abs=1e-9)
+    assert metrics["macro_f1"] == metrics["f1"]
+    assert result["decision"]["promoted"] == (metrics["accuracy"] >= 0.9)
+    assert MlflowClient().get_registered_model("car_classifier").tags["lakeside.service_kind"] == "image"

@@ -14,7 +14,7 @@ from lakeside.datasets import pathology_slides
 from lakeside.tables import Lake
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
-SIZE = 224
+SIZE = 64  # 512-px test slides; the job's default is 224 for 4096-px slides
 
 
 def load_job(name):
@@ -34,7 +34,7 @@ def backbone_onnx(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cut(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("slides")
-    points = pathology_slides.generate(root / "slides", slides=1, size=512, per_label=5, seed=0)
+    points = pathology_slides.generate(root / "slides", slides=1, size=512, per_label=5, seed=0, margin=SIZE // 2)
     with points.open("a") as csv:
         csv.write("slide_0_000,5,5,tumor\nslide_9_999,200,200,normal\nslide_0_000,x,3,normal\n")
     lake = Lake(root / "lake", backend="embedded", spark=spark)
@@ -59,7 +59,7 @@ def test_points_that_cannot_be_cut_are_quarantined_with_the_reason(cut):
     _, lake, facts = cut
     refused = lake.table("quarantine.pathology_patches").to_pandas()
     assert sorted(refused["_reason"]) == [
-        "a 224-px patch around (5, 5) crosses the slide's edge",
+        "a 64-px patch around (5, 5) crosses the slide's edge",
         "unknown slide: no file for it in the slides folder",
         "x or y is not a number",
     ]

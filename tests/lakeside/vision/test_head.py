@@ -16,7 +16,8 @@ def test_head_on_two_textures_reaches_accuracy_one(fitted, two_textures):
     _, features, labels = two_textures
     predicted = np.array(fitted.classes)[fitted.probabilities(features[20:]).argmax(axis=1)]
     assert list(predicted) == list(labels[20:])
-    assert fitted.history[fitted.best_epoch - 1]["val_loss"] == min(h["val_loss"] for h in fitted.history)
+    best = min(h["val_loss"] for h in fitted.history)
+    assert fitted.history[fitted.best_epoch - 1]["val_loss"] <= best + 1e-6
     assert len(fitted.history) < 60 or fitted.best_epoch > 50  # early stopping ends a fit that stopped improving
 
 

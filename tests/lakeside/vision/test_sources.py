@@ -24,8 +24,8 @@ def test_slides_same_seed_same_bytes_points_in_their_regions(tmp_path):
     import numpy as np
     from PIL import Image
 
-    csv = pathology_slides.generate(tmp_path / "a", slides=1, size=512, per_label=6, seed=1)
-    again = pathology_slides.generate(tmp_path / "b", slides=1, size=512, per_label=6, seed=1)
+    csv = pathology_slides.generate(tmp_path / "a", slides=1, size=512, per_label=6, seed=1, margin=32)
+    again = pathology_slides.generate(tmp_path / "b", slides=1, size=512, per_label=6, seed=1, margin=32)
     assert csv.read_bytes() == again.read_bytes()
     assert _digest(sorted((tmp_path / "a").glob("*.png"))) == _digest(sorted((tmp_path / "b").glob("*.png")))
     points, refused = pathology_slides.read_points(csv)
