@@ -38,7 +38,7 @@ from lakeside.usecases import get
 PARAMS = {
     "patch_size": Param(224, type="integer", minimum=16, description="Patch side in slide pixels (resized to 224)."),
     "stride": Param(224, type="integer", minimum=8, description="Heat map tile step in slide pixels."),
-    "max_epochs": Param(200, type="integer", minimum=1, description="Epochs at most (early stopping on val loss)."),
+    "max_epochs": Param(300, type="integer", minimum=1, description="Epochs at most (early stopping on val loss)."),
     "seed": Param(0, type="integer"),
 }
 

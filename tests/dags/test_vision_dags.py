@@ -40,5 +40,5 @@ def test_pathology_cuts_patches_first_and_paints_heat_maps_last(bag):
     heatmap = dag.get_task("heatmap")
     assert heatmap.job == "slide_heatmap" and heatmap.upstream_task_ids == {"deploy"}
     assert heatmap.trigger_rule == "none_failed"
-    assert {k: dag.params[k] for k in dag.params.keys()} == {"patch_size": 224, "stride": 224, "max_epochs": 200,
+    assert {k: dag.params[k] for k in dag.params.keys()} == {"patch_size": 224, "stride": 224, "max_epochs": 300,
                                                               "seed": 0}

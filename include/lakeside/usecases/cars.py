@@ -31,6 +31,6 @@ USE_CASE = UseCase(
     schedule="0 5 * * 1",
     dag_id="car_classifier",
     custom_dag=True,
-    params={"images_table": f"silver.{SOURCE}", "group": None, "patch_size": None, "max_epochs": 200,
-            "patience": 15, "weight_decay": 1e-3, "seed": 0},
+    params={"images_table": f"silver.{SOURCE}", "group": None, "patch_size": None, "max_epochs": 300,
+            "patience": 30, "weight_decay": 0.1, "seed": 0},
 )

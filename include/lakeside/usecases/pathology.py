@@ -33,6 +33,6 @@ USE_CASE = UseCase(
     schedule="0 5 * * 2",
     dag_id="pathology_patch",
     custom_dag=True,
-    params={"images_table": f"silver.{SOURCE}", "group": "slide_id", "patch_size": 224, "max_epochs": 200,
-            "patience": 15, "weight_decay": 1e-3, "seed": 0},
+    params={"images_table": f"silver.{SOURCE}", "group": "slide_id", "patch_size": 224, "max_epochs": 300,
+            "patience": 30, "weight_decay": 0.1, "seed": 0},
 )
