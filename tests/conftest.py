@@ -19,6 +19,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="lakeside-tests-bentoml-")
+# A private Lakeside home too (make exports the checkout's .lakeside): served requests, for one,
+# land in its inference tables.
+os.environ["LAKESIDE_HOME"] = tempfile.mkdtemp(prefix="lakeside-tests-home-")
 os.environ["LAKESIDE_SERVE_WATCH_S"] = "0"
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

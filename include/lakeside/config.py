@@ -124,6 +124,14 @@ class ServingSettings:
     bentoml_home: Path
     api_key: str | None
     api_key_file: Path | None
+    inference_log: bool
+    """``LAKESIDE_SERVE_INFERENCE_LOG``: record every request in ``inference.<model>`` (default true)."""
+    inference_queue: int
+    inference_flush_s: float
+    inference_flush_records: int
+    inference_max_field_bytes: int
+    inference_spill_dir: Path
+    """Where a full inference queue spills (``$LAKESIDE_HOME/serving/inference``)."""
 
 
 def _env_number(name: str, default: float, kind: type = float):
@@ -134,6 +142,11 @@ def _env_number(name: str, default: float, kind: type = float):
         return kind(float(raw)) if kind is int else kind(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def alert_webhook_url() -> str | None:
+    """``LAKESIDE_ALERT_WEBHOOK_URL``: where monitoring alerts are posted (JSON); None: nowhere."""
+    return os.environ.get("LAKESIDE_ALERT_WEBHOOK_URL") or None
 
 
 def serving() -> ServingSettings:
@@ -158,6 +171,12 @@ def serving() -> ServingSettings:
         bentoml_home=Path(env("BENTOML_HOME") or home / "bentoml").expanduser().absolute(),
         api_key=env(SERVE_API_KEY_ENV) or None,
         api_key_file=Path(key_file) if key_file else None,
+        inference_log=_env_bool("LAKESIDE_SERVE_INFERENCE_LOG", True),
+        inference_queue=_env_number("LAKESIDE_SERVE_INFERENCE_QUEUE", 10_000, int),
+        inference_flush_s=_env_number("LAKESIDE_SERVE_INFERENCE_FLUSH_S", 2.0),
+        inference_flush_records=_env_number("LAKESIDE_SERVE_INFERENCE_FLUSH_RECORDS", 1_000, int),
+        inference_max_field_bytes=int(_env_number("LAKESIDE_SERVE_INFERENCE_MAX_FIELD_MB", 1) * 1024 * 1024),
+        inference_spill_dir=home / "serving" / "inference",
     )
 
 

@@ -29,7 +29,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 from pyspark.sql import Column as SparkColumn
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakeside.datasets._spec import NULL_TOKENS, Column, RowCheck, SourceSpec
@@ -54,7 +54,8 @@ class RejectedShareExceeded(RuntimeError):
 @dataclass
 class Batch:
     bronze: DataFrame
-    parsed: DataFrame  # bronze typed and judged: silver and quarantine are its two halves
+    judged: DataFrame  # bronze typed, each record judged on its own (load caches it)
+    parsed: DataFrame  # judged plus the duplicate-key rule: silver and quarantine are its two halves
     silver: DataFrame
     quarantine: DataFrame
 
@@ -230,9 +231,10 @@ def _records(numbered: DataFrame, multi_line: DataFrame | None) -> DataFrame:
 
 def transform(raw: DataFrame, spec: SourceSpec, day: dt.date | str, run_id: str) -> Batch:
     bronze = to_bronze(raw, spec, day, run_id)
-    parsed = parse(bronze, spec)
+    judged = judge(bronze, spec)
+    parsed = _flag_duplicate_keys(judged, spec)
     silver, quarantine = split(parsed, spec)
-    return Batch(bronze=bronze, parsed=parsed, silver=silver, quarantine=quarantine)
+    return Batch(bronze=bronze, judged=judged, parsed=parsed, silver=silver, quarantine=quarantine)
 
 
 def to_bronze(raw: DataFrame, spec: SourceSpec, day: dt.date | str, run_id: str) -> DataFrame:
@@ -249,6 +251,11 @@ def to_bronze(raw: DataFrame, spec: SourceSpec, day: dt.date | str, run_id: str)
 
 def parse(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     """Bronze plus each column typed (``__typed_<name>``) and ``_errors``, the reasons to refuse it."""
+    return _flag_duplicate_keys(judge(bronze, spec), spec)
+
+
+def judge(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
+    """:func:`parse` without the duplicate-key rule: every record judged on its own."""
     typed = {c.name: _typed(c) for c in spec.columns}
     with_types = bronze.withColumns({_typed_name(n): expr for n, expr in typed.items()})
     column_errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
@@ -260,7 +267,7 @@ def parse(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
         .when(unreadable, malformed)
         .otherwise(F.filter(F.array(*column_errors), lambda e: e.isNotNull()))
     )
-    return _flag_duplicate_keys(with_types.withColumn("_errors", errors), spec)
+    return with_types.withColumn("_errors", errors)
 
 
 def split(parsed: DataFrame, spec: SourceSpec) -> tuple[DataFrame, DataFrame]:
@@ -345,20 +352,27 @@ def _row_check_error(check: RowCheck) -> SparkColumn:
     return F.when(F.coalesce(condition, F.lit(False)), F.lit(check.reason))
 
 
-def _flag_duplicate_keys(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
-    """The first valid record of a key wins; later ones are refused and name the first."""
-    keys = [F.col(_typed_name(k)) for k in spec.key]
-    valid_first = Window.partitionBy(*keys).orderBy(F.size("_errors") > 0, "_source_file", "_row")
-    ranked = parsed.withColumn("__rank", F.row_number().over(valid_first)).withColumn(
-        "__first_row", F.first("_row").over(valid_first)
+def _flag_duplicate_keys(judged: DataFrame, spec: SourceSpec) -> DataFrame:
+    """The first valid record of a key (by file, then row) wins; later valid ones are refused and
+    name the first. Only the keys that valid records repeat are joined back: a narrow aggregate,
+    not a sort of whole records (which cost more than the rest of the parse)."""
+    keys = [_typed_name(k) for k in spec.key]
+    position = F.struct("_source_file", "_row")
+    valid = F.size("_errors") == 0
+    repeated = (
+        judged.filter(valid).groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("__records"), F.min(position).alias("__first"))
+        .filter(F.col("__records") > 1)
+        .select(*[F.col(k).alias(f"__repeated{k}") for k in keys], "__first")
     )
+    same_key = [judged[k].eqNullSafe(repeated[f"__repeated{k}"]) for k in keys]
+    joined = judged.join(repeated, on=same_key, how="left")
+    duplicate = valid & F.col("__first").isNotNull() & (position != F.col("__first"))
     message = F.format_string(
-        f"duplicate key ({', '.join(spec.key)}): row %d already has it", F.col("__first_row")
+        f"duplicate key ({', '.join(spec.key)}): row %d already has it", F.col("__first._row")
     )
-    duplicate = (F.size("_errors") == 0) & (F.col("__rank") > 1)
-    return ranked.withColumn(
-        "_errors", F.when(duplicate, F.array(message)).otherwise(F.col("_errors"))
-    ).drop("__rank", "__first_row")
+    flagged = joined.withColumn("_errors", F.when(duplicate, F.array(message)).otherwise(F.col("_errors")))
+    return flagged.drop("__first", *[f"__repeated{k}" for k in keys])
 
 
 def run(spark: SparkSession, lake: Lake, files: list[str], spec: SourceSpec, day: dt.date | str, run_id: str,
@@ -374,7 +388,8 @@ def load(lake: Lake, batch: Batch, spec: SourceSpec, day: dt.date | str, run_id:
          files: list[str], max_rejected_share: float) -> IngestReport:
     """Write bronze and quarantine for the day, then merge silver unless too much was refused."""
     day = as_date(day)
-    cached = [batch.bronze.persist(), batch.parsed.persist()]
+    # The judged records are what every pass reads; bronze is a cheaper re-read of the files.
+    cached = [batch.judged.persist()]
     bronze, silver, quarantine = batch.bronze, batch.silver, batch.quarantine
     try:
         counts = _counts(batch.parsed)

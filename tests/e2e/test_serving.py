@@ -254,3 +254,36 @@ def test_stopping_one_model_leaves_the_other_answering(served):
     assert call(served["url"], "/invocations", REFERENCE_REQUEST)[0] == 200
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{served['pyfunc_url']}/readyz", timeout=5)
+
+
+def test_every_request_of_32_clients_is_a_row_of_the_inference_table_after_sigterm(served):
+    """Last: it stops the tabular server (SIGTERM), whose shutdown drains the inference log."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deltalake import DeltaTable
+
+    from lakeside.config import settings
+
+    url, deploy = served["url"], served["deploy"]
+    bad = {"dataframe_records": [{**RECORDS[0], COLUMNS[0]: "wide"}]}
+
+    def client(number: int) -> dict[str, int]:
+        statuses = {}
+        for request in range(200):
+            request_id = f"load-{number}-{request}"
+            body = bad if request % 10 == 0 else {"dataframe_records": RECORDS}
+            statuses[request_id] = call(url, "/invocations", body, headers={"X-Request-ID": request_id})[0]
+        return statuses
+
+    with ThreadPoolExecutor(32) as pool:
+        sent = {key: status for statuses in pool.map(client, range(32)) for key, status in statuses.items()}
+    assert len(sent) == 6400 and set(sent.values()) == {200, 422}
+
+    deploy.stop_local(TABULAR)
+
+    table = DeltaTable(str(settings().lake_root / "inference" / TABULAR)).to_pyarrow_table(
+        columns=["request_id", "status_code", "model_name"]).to_pylist()
+    logged = [row for row in table if row["request_id"].startswith("load-")]
+    assert len(logged) == len(sent), "each request is recorded once"
+    assert {row["request_id"]: row["status_code"] for row in logged} == sent
+    assert {row["model_name"] for row in logged} == {TABULAR}

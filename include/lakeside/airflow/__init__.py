@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset
+from airflow.sdk import Asset, BaseNotifier
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "lakeside",
@@ -206,3 +206,20 @@ def _retrain_doc(use_case) -> str:
   starts) its endpoint on loopback; without a promotion `deploy` is skipped.
 - Declared in `include/lakeside/usecases/{use_case.name}.py`.
 """
+
+
+class WebhookNotifier(BaseNotifier):
+    """Posts a failed task's error to ``LAKESIDE_ALERT_WEBHOOK_URL`` (JSON ``{"text", "dag_id",
+    "task_id", "run_id"}``); does nothing when it is unset."""
+
+    def notify(self, context: Any) -> None:
+        from lakeside.config import alert_webhook_url
+        from lakeside.monitoring.alerts import post_webhook
+
+        url = alert_webhook_url()
+        if not url:
+            return
+        ti = context.get("ti")
+        post_webhook(url, str(context.get("exception") or "task failed"),
+                     {"dag_id": getattr(ti, "dag_id", None), "task_id": getattr(ti, "task_id", None),
+                      "run_id": context.get("run_id")})

@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI
 from starlette.responses import JSONResponse
 
 from lakeside.config import ServingSettings, serving
+from lakeside.serving import inference
 from lakeside.serving.models import ModelRef, ServedModel, load, load_stored, resolve
 from lakeside.serving.payloads import PayloadError
 from lakeside.tracking import tracking_uri
@@ -113,6 +114,7 @@ class ModelService:
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self._stop.set()
+        inference.close_active()
 
     def check_alias(self) -> bool:
         """Switch to the version the alias points at, if it moved; ``True`` when it switched.

@@ -1,11 +1,14 @@
 """The service's front door (ASGI middleware): a request id on every request and answer, one
-log line per request, the optional API key (from the environment or a file that may change while serving), and a cap on the body size.
+log line per request, the optional API key (from the environment or a file that may change while serving), a cap on the body size,
+and a record of every ``/invocations`` request and answer for the model's inference table
+(:mod:`.inference`).
 
 Probes, metrics and docs stay open without the key, so orchestrators and scrapers need no secret.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import logging
@@ -15,17 +18,21 @@ import uuid
 from typing import Any
 
 from lakeside.config import serving
+from lakeside.serving import inference
 
 log = logging.getLogger("bentoml.lakeside.requests")
 
 _KEY_FILE_CACHE: dict[os.PathLike, tuple[int, str | None]] = {}
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs", "/docs.json", "/schema.json", "/"})
+RECORDED_PATHS = frozenset({"/invocations"})
 
 
 class RequestGuard:
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.max_body_bytes = serving().max_body_bytes
+        config = serving()
+        self.max_body_bytes = config.max_body_bytes
+        self.max_field_bytes = config.inference_max_field_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -33,24 +40,36 @@ class RequestGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         request_id = headers.get("x-request-id") or uuid.uuid4().hex[:16]
         path = scope.get("path", "")
+        arrived = dt.datetime.now(dt.timezone.utc)
         started = time.perf_counter()
         status: list[int] = [0]
+        recorder = _Exchange(self.max_field_bytes) if path in RECORDED_PATHS and inference.active() else None
 
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+            if recorder is not None:
+                recorder.sent(message)
             await send(message)
+
+        async def receive_recorded() -> dict:
+            message = await receive()
+            recorder.received(message)
+            return message
 
         refusal = self._refusal(path, headers)
         if refusal is not None:
             await _answer(send_with_id, *refusal)
         else:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive if recorder is None else receive_recorded, send_with_id)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         if path not in OPEN_PATHS:
             log.info("request_id=%s %s %s -> %s in %.1f ms", request_id, scope.get("method"), path, status[0],
-                     (time.perf_counter() - started) * 1000)
+                     elapsed_ms)
+        if recorder is not None:
+            recorder.log(request_id, arrived, status[0], elapsed_ms)
 
     def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, dict] | None:
         api_key = current_api_key()
@@ -96,3 +115,41 @@ async def _answer(send: Any, status: int, body: dict) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})
+
+
+class _Exchange:
+    """One request's body and answer as they pass, kept up to one byte over the field cap."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.request = bytearray()
+        self.response = bytearray()
+        self.headers: dict[str, str] = {}
+
+    def received(self, message: dict) -> None:
+        if message.get("type") == "http.request":
+            self._keep(self.request, message.get("body", b""))
+
+    def sent(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", ())}
+        elif message["type"] == "http.response.body":
+            self._keep(self.response, message.get("body", b""))
+
+    def _keep(self, buffer: bytearray, chunk: bytes) -> None:
+        room = self.cap + 1 - len(buffer)
+        if room > 0:
+            buffer += chunk[:room]
+
+    def log(self, request_id: str, arrived: dt.datetime, status: int, elapsed_ms: float) -> None:
+        sink = inference.active()
+        model = self.headers.get("x-model-name") or serving().model
+        if sink is None or not model:
+            return
+        sink.record(inference.InferenceRecord(
+            request_id=request_id, timestamp=arrived, model_name=model,
+            model_version=self.headers.get("x-model-version") or None,
+            model_alias=self.headers.get("x-model-alias") or None,
+            request=bytes(self.request), response=bytes(self.response), status_code=status,
+            execution_time_ms=elapsed_ms,
+        ))

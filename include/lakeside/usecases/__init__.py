@@ -133,6 +133,9 @@ class UseCase:
     demo: Demo | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     """Settings of a custom trainer."""
+    batch_inference: bool = False
+    """The champion also scores each day's new rows of ``table`` into ``predictions.<model>``
+    (DAG ``batch_inference``, run when the table's silver asset changes)."""
 
     def __post_init__(self) -> None:
         where = f"use case {self.name!r}"
@@ -153,6 +156,13 @@ class UseCase:
             raise ValueError(f"{where}: trainer must be 'search' or 'package.module:function'")
         if self.split.kind == "stratified" and self.task not in CLASSIFICATION:
             raise ValueError(f"{where}: a stratified split needs a classification task")
+        if self.batch_inference and (not self.table.startswith("silver.") or self.service != "tabular"):
+            raise ValueError(f"{where}: batch_inference scores a silver table with a tabular model")
+
+    @property
+    def silver_source(self) -> str:
+        """The source whose silver table is the use case's table (``silver.<source>``)."""
+        return self.table.split(".", 1)[1]
 
     @property
     def retrain_dag_id(self) -> str:

@@ -1,5 +1,7 @@
 """The tabular service through its ASGI app, on a real MLflow registry."""
 
+import json
+
 import mlflow
 import pytest
 from mlflow import MlflowClient
@@ -20,11 +22,12 @@ def first_version(mlflow_server, tiny):
 
 
 @pytest.fixture(scope="module")
-def client(first_version):
+def client(first_version, tmp_path_factory):
     """One app for the module (BentoML registers its metrics once per process)."""
     from lakeside.serving.service import TabularService
 
     with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKESIDE_HOME", str(tmp_path_factory.mktemp("tabular-asgi-home")))
         patch.setenv("LAKESIDE_SERVE_MODEL", MODEL)
         patch.setenv("LAKESIDE_SERVE_MAX_ROWS", "50")
         with TestClient(TabularService.to_asgi(), raise_server_exceptions=False) as test_client:
@@ -142,3 +145,26 @@ def test_a_new_champion_is_served_after_reload_without_a_new_app(client, first_v
     assert before.json() == expected(2.0)
     assert after.status_code == 200 and after.json() == expected(5.0)
     assert after.headers["x-model-version"] == second
+
+
+def test_each_request_and_its_answer_land_in_the_model_s_inference_table(client, first_version):
+    from deltalake import DeltaTable
+
+    from lakeside.config import settings
+    from lakeside.serving import inference
+
+    bad = {"dataframe_records": [{**records()[0], "size": "wide"}]}
+    answer = client.post("/invocations", json=REFERENCE_REQUEST, headers={"X-Request-ID": "log-ok"})
+    assert answer.status_code == 200
+    assert client.post("/invocations", json=bad, headers={"X-Request-ID": "log-bad"}).status_code == 422
+    inference.active().flush()
+
+    table = DeltaTable(str(settings().lake_root / "inference" / MODEL)).to_pyarrow_table().to_pylist()
+    logged = {row["request_id"]: row for row in table if row["request_id"].startswith("log-")}
+    assert set(logged) == {"log-ok", "log-bad"}
+    ok, refused = logged["log-ok"], logged["log-bad"]
+    assert (ok["status_code"], ok["model_name"]) == (200, MODEL)
+    assert ok["model_version"] == answer.headers["x-model-version"] and ok["model_alias"] == "champion"
+    assert json.loads(ok["request"]) == REFERENCE_REQUEST and json.loads(ok["response"]) == answer.json()
+    assert refused["status_code"] == 422 and json.loads(refused["response"])["field"] == "size"
+    assert ok["execution_time_ms"] > 0 and ok["date"] == ok["timestamp"].date()

@@ -1,0 +1,185 @@
+"""Profile and drift of a served model for a logical date.
+
+Baseline: the champion's training snapshot (the table and version in its ``snapshot_*`` tags),
+its signature's input columns, and the champion's predictions on it. Recent: the requests the
+model answered 200 in the window ending on the date (``inference.<model>``, read back through
+:func:`lakeside.serving.payloads.parse`) and their predictions, plus the batch predictions of
+the window (``predictions.<model>``).
+
+Writes ``monitoring.profile_metrics`` (per sample and column) and ``monitoring.drift_metrics``
+(per column and metric: value, threshold, drifted, rows), replacing the model's rows of the
+date, so a rerun gives the same tables. Too few recent rows give the verdict "insufficient
+data" and never a drift.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from lakeside.landing import as_date
+from lakeside.monitoring import drift as d
+from lakeside.monitoring import profile as p
+from lakeside.monitoring.thresholds import METRICS, for_column
+from lakeside.tables import Lake
+
+log = logging.getLogger(__name__)
+
+PREDICTION = "prediction"
+BASELINE_ROWS = 50_000
+INSUFFICIENT = "insufficient data"
+
+
+@dataclass
+class Samples:
+    baseline: pd.DataFrame
+    recent: pd.DataFrame
+    columns: list[str]
+    facts: dict = field(default_factory=dict)
+
+
+@dataclass
+class Finding:
+    model: str
+    date: dt.date
+    drifted: list[str]  # "dti PSI 0.31 > 0.2"
+    verdict: str  # ok, drifted, insufficient data
+    recent_rows: int
+
+
+def champion_baseline(model: str, lake: Lake, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """The champion's snapshot rows (a seeded sample past ``BASELINE_ROWS``) with its predictions."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from lakeside.scoring import input_columns
+
+    champion = MlflowClient().get_model_version_by_alias(model, "champion")
+    tags = champion.tags
+    if "snapshot_table" not in tags:
+        raise ValueError(f"{model} version {champion.version} has no snapshot_table tag: no baseline to compare with")
+    uri = f"models:/{model}/{champion.version}"
+    inputs = input_columns(uri)
+    rows = lake.table(tags["snapshot_table"]).to_arrow(version=int(tags["snapshot_version"])).to_pandas()
+    if len(rows) > BASELINE_ROWS:
+        rows = rows.sample(BASELINE_ROWS, random_state=seed)
+    baseline = rows[inputs].reset_index(drop=True)
+    baseline[PREDICTION] = _flat(mlflow.pyfunc.load_model(uri).predict(baseline[inputs]))
+    return baseline, {"version": champion.version, "inputs": inputs, "snapshot_table": tags["snapshot_table"],
+                      "snapshot_version": tags["snapshot_version"]}
+
+
+def recent_requests(model: str, lake: Lake, days: list[dt.date], inputs: list[str]) -> pd.DataFrame:
+    """The rows of the requests answered 200 in ``days``, with the predictions answered."""
+    from lakeside.serving.inference import table_name
+    from lakeside.serving.payloads import PayloadError, parse
+
+    table = lake.table(table_name(model))
+    if not table.exists():
+        return pd.DataFrame(columns=[*inputs, PREDICTION])
+    logged = table.to_arrow().to_pandas()
+    logged = logged[logged["date"].isin(days) & (logged["status_code"] == 200) & logged["request"].notna()]
+    frames = []
+    for request, response in zip(logged["request"], logged["response"]):
+        try:
+            rows = parse(json.loads(request), None, 10**9)
+        except (PayloadError, ValueError):
+            continue
+        frame = pd.DataFrame(rows.columns)
+        answer = json.loads(response) if response else None
+        predictions = answer.get("predictions") if isinstance(answer, dict) else answer
+        if isinstance(predictions, list) and len(predictions) == len(frame):
+            frame[PREDICTION] = _flat(predictions)
+        frames.append(frame.reindex(columns=[*inputs, PREDICTION]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*inputs, PREDICTION])
+
+
+def batch_predictions(model: str, lake: Lake, days: list[dt.date]) -> pd.Series:
+    from lakeside.batch_inference import predictions_table
+
+    table = lake.table(predictions_table(model))
+    if not table.exists():
+        return pd.Series([], dtype=float, name=PREDICTION)
+    frame = table.to_arrow().to_pandas()
+    return frame.loc[frame["date"].isin(days), PREDICTION].reset_index(drop=True)
+
+
+def samples(model: str, lake: Lake, day: dt.date, window_days: int) -> Samples:
+    baseline, facts = champion_baseline(model, lake)
+    days = [day - dt.timedelta(days=n) for n in range(window_days)]
+    requests = recent_requests(model, lake, days, facts["inputs"])
+    batch = batch_predictions(model, lake, days)
+    recent = pd.concat([requests, pd.DataFrame({PREDICTION: batch})], ignore_index=True) if len(batch) else requests
+    facts.update({"request_rows": len(requests), "batch_rows": len(batch), "window_start": min(days).isoformat()})
+    return Samples(baseline, recent, [*facts["inputs"], PREDICTION], facts)
+
+
+def judge(model: str, day: dt.date, found: Samples, thresholds: dict) -> tuple[list[dict], Finding]:
+    """Drift rows for ``monitoring.drift_metrics`` and the verdict."""
+    rows, drifted, enough = [], [], False
+    for result in d.drifts(found.baseline, found.recent, found.columns):
+        limits = for_column(thresholds, result.column)
+        sufficient = result.recent_rows >= thresholds["min_rows"] and result.baseline_rows >= thresholds["min_rows"]
+        enough = enough or sufficient
+        for metric in METRICS:
+            value = getattr(result, metric)
+            if value is None:
+                continue
+            crossed = sufficient and value > limits[metric]
+            if crossed:
+                drifted.append(f"{result.column} {metric.upper()} {value:.2f} > {limits[metric]:g}")
+            rows.append({"model": model, "date": day, "column": result.column, "kind": result.kind,
+                         "metric": metric, "value": float(value), "threshold": float(limits[metric]),
+                         "drifted": bool(crossed), "verdict": ("drifted" if crossed else "ok") if sufficient else INSUFFICIENT,
+                         "baseline_rows": result.baseline_rows, "recent_rows": result.recent_rows,
+                         "model_version": found.facts["version"]})
+    verdict = "drifted" if drifted else ("ok" if enough else INSUFFICIENT)
+    return rows, Finding(model, day, drifted, verdict, len(found.recent))
+
+
+def monitor(model: str, lake: Lake, day: dt.date | str, thresholds: dict) -> Finding:
+    """Profile and drift of ``model`` for ``day``, written to the monitoring tables."""
+    day = as_date(day)
+    found = samples(model, lake, day, int(thresholds["window_days"]))
+    profiled = [{"model": model, "date": day, "sample": name, "model_version": found.facts["version"], **row}
+                for name, frame in (("baseline", found.baseline), ("recent", found.recent))
+                for row in p.profiles(frame, found.columns)]
+    drift_rows, finding = judge(model, day, found, thresholds)
+    this_day = f"model = '{model}' AND date = '{day.isoformat()}'"
+    commit = {"model": model, "date": day.isoformat(), **{k: str(v) for k, v in found.facts.items() if k != "inputs"}}
+    lake.table("monitoring.profile_metrics").replace_where(this_day, _typed_profiles(profiled), metadata=commit)
+    if drift_rows:
+        lake.table("monitoring.drift_metrics").replace_where(this_day, pd.DataFrame(drift_rows), metadata=commit)
+    log.info("%s %s: %s (%d recent rows) %s", model, day, finding.verdict, finding.recent_rows, finding.drifted)
+    return finding
+
+
+def _typed_profiles(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    statistics = ["mean", "std", "min", "max", *[f"p{round(q * 100):02d}" for q in p.QUANTILES]]
+    return frame.astype({name: "float64" for name in statistics})
+
+
+def _flat(predictions) -> list:
+    values = predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
+    return [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values]
+
+
+def monitor_served(model: str, day: dt.date | str, lake: Lake | None = None) -> list[str]:
+    """:func:`monitor` with the model's thresholds file; its crossings. A model with no champion
+    (never promoted yet) has nothing to monitor: no crossing."""
+    from mlflow.exceptions import MlflowException
+
+    from lakeside.monitoring.thresholds import drift_thresholds
+    from lakeside.tables import open_lake
+
+    thresholds = drift_thresholds(model)
+    try:
+        return monitor(model, lake or open_lake(), day, thresholds).drifted
+    except MlflowException as error:
+        log.warning("%s: nothing to monitor (%s)", model, error)
+        return []

@@ -1,0 +1,93 @@
+"""A served model's drift against its champion's training snapshot, from its inference table:
+a day like the snapshot is quiet, a day shifted by half a standard deviation is flagged, too few
+rows give no verdict, and a rerun gives the same tables."""
+
+import datetime as dt
+import importlib.util
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from lakeside.monitoring import models
+from lakeside.monitoring.thresholds import validate_drift
+from lakeside.serving.inference import InferenceLog, InferenceRecord
+from lakeside.tables import Lake
+
+_spec = importlib.util.spec_from_file_location(
+    "serving_tiny_models", Path(__file__).parents[1] / "serving" / "tiny_models.py")
+tiny = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny)
+
+MODEL = "monitored_tabular"
+QUIET, SHIFTED, SPARSE = dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)
+THRESHOLDS = validate_drift({"min_rows": 100}, "test")
+
+
+def things(rows: int, seed: int, size_shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"size": rng.normal(10 + size_shift, 2, rows), "rooms": rng.normal(3, 1, rows)})
+
+
+@pytest.fixture(scope="module")
+def lake(mlflow_server, tmp_path_factory):
+    mlflow.set_tracking_uri(mlflow_server)
+    lake = Lake(tmp_path_factory.mktemp("monitored") / "lake", backend="embedded")
+    lake.table("silver.things").overwrite(things(2000, seed=1).assign(id=range(2000)))
+    version = tiny.register_tabular(MODEL, slope=2.0)
+    client = MlflowClient()
+    client.set_model_version_tag(MODEL, version, "snapshot_table", "silver.things")
+    client.set_model_version_tag(MODEL, version, "snapshot_version", "0")
+    log = InferenceLog(lake.root, tmp_path_factory.mktemp("spill"))
+    for day, frame in ((QUIET, things(300, seed=2)), (SHIFTED, things(300, seed=3, size_shift=1.0)),
+                       (SPARSE, things(20, seed=4, size_shift=1.0))):
+        for number, part in enumerate(np.array_split(frame, 3)):
+            body = {"dataframe_records": part.to_dict("records")}
+            answer = {"predictions": tiny.linear_prediction(part[["size", "rooms"]].values.tolist(), 2.0)}
+            log.record(InferenceRecord(f"{day}-{number}", dt.datetime.combine(day, dt.time(9), dt.timezone.utc),
+                                       MODEL, version, "champion", json.dumps(body).encode(),
+                                       json.dumps(answer).encode(), 200, 2.0))
+        log.record(InferenceRecord(f"{day}-refused", dt.datetime.combine(day, dt.time(9), dt.timezone.utc), MODEL,
+                                   version, "champion", b'{"dataframe_records": [{"size": "wide"}]}',
+                                   b'{"error": "size"}', 422, 1.0))
+    log.flush()
+    return lake
+
+
+def test_a_day_like_the_snapshot_is_quiet(lake):
+    finding = models.monitor(MODEL, lake, QUIET, THRESHOLDS)
+
+    assert finding.verdict == "ok" and finding.drifted == [] and finding.recent_rows == 300
+    drifts = lake.table("monitoring.drift_metrics").to_arrow().to_pandas()
+    assert set(drifts["column"]) == {"size", "rooms", "prediction"} and not drifts["drifted"].any()
+
+
+def test_a_half_sd_shift_is_flagged_with_its_value_and_threshold(lake):
+    finding = models.monitor(MODEL, lake, SHIFTED, THRESHOLDS)
+
+    assert finding.verdict == "drifted"
+    assert any(message.startswith("size PSI ") and message.endswith("> 0.2") for message in finding.drifted)
+    assert not any(message.startswith("rooms ") for message in finding.drifted)
+    assert any(message.startswith("prediction ") for message in finding.drifted), "the predictions moved too"
+    profiles = lake.table("monitoring.profile_metrics").to_arrow().to_pandas()
+    shifted = profiles[(profiles["date"] == SHIFTED) & (profiles["column"] == "size")].set_index("sample")
+    assert shifted.loc["baseline", "mean"] == pytest.approx(10, abs=0.2)
+    assert shifted.loc["recent", "mean"] == pytest.approx(11, abs=0.3)
+    assert shifted.loc["recent", "count"] == 300
+
+
+def test_too_few_rows_give_no_verdict_and_a_rerun_the_same_tables(lake):
+    finding = models.monitor(MODEL, lake, SPARSE, THRESHOLDS)
+    before = lake.table("monitoring.drift_metrics").to_arrow().to_pandas()
+
+    again = models.monitor(MODEL, lake, SPARSE, THRESHOLDS)
+
+    assert finding.verdict == again.verdict == "insufficient data" and finding.drifted == []
+    after = lake.table("monitoring.drift_metrics").to_arrow().to_pandas()
+    key = ["date", "column", "metric"]
+    pd.testing.assert_frame_equal(before.sort_values(key).reset_index(drop=True),
+                                  after.sort_values(key).reset_index(drop=True))
