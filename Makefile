@@ -63,17 +63,12 @@ ui: setup
 ui-stop: setup
 	$(BIN)/python -m lakeside.local.ui --stop
 
-bi: setup
-	$(BIN)/python -m lakeside.bi
-
-bi-stop: setup
-	$(BIN)/python -m lakeside.bi --stop
-
-# The quick tiers on two pytest workers (a file's tests stay on one worker, so module fixtures are
-# shared), then the slow end-to-end tests one at a time: they start servers and take both cores.
+# The quick tiers, then the slow end-to-end tests, each on two pytest workers (a file's tests stay
+# on one worker, so module fixtures are shared). Slow tests mostly wait on their servers and
+# jobs: two at once took 24 min here where one at a time took 50 in CI.
 test: setup browser
 	$(BIN)/pytest -m "not slow" -n 2 --dist loadfile --durations=15; quick=$$?; \
-	$(BIN)/pytest -m slow --durations=25; slow=$$?; \
+	$(BIN)/pytest -m slow -n 2 --dist loadfile --durations=25; slow=$$?; \
 	test $$quick -eq 0 -a $$slow -eq 0
 
 test-fast: setup

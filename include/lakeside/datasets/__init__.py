@@ -19,6 +19,9 @@ from types import ModuleType
 ALL_SOURCES = ("loans", "paysim", "fraud_reviewed_labels", "weekly_sales", "store_item", "taxi_trips", "taxi_zones",
                "iris", "appliances_energy")
 INGEST_SOURCES = ("loans", "taxi_trips", "paysim", "weekly_sales", "store_item", "appliances_energy")
+IMAGE_SOURCES = ("car_images", "pathology_slides")
+"""Sources of pictures, not rows: their modules generate and load files, and
+``jobs/image_ingest.py`` (:mod:`lakeside.vision.store`) takes them into Delta; no ``SPEC``."""
 
 
 def source(name: str) -> ModuleType:

@@ -9,6 +9,7 @@ Probes, metrics and docs stay open without the key, so orchestrators and scraper
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import json
 import logging
@@ -43,7 +44,8 @@ class RequestGuard:
         arrived = dt.datetime.now(dt.timezone.utc)
         started = time.perf_counter()
         status: list[int] = [0]
-        recorder = _Exchange(self.max_field_bytes) if path in RECORDED_PATHS and inference.active() else None
+        recorder = (_Exchange(self.max_field_bytes, headers.get("content-type", ""))
+                    if path in RECORDED_PATHS and inference.active() else None)
 
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -118,17 +120,33 @@ async def _answer(send: Any, status: int, body: dict) -> None:
 
 
 class _Exchange:
-    """One request's body and answer as they pass, kept up to one byte over the field cap."""
+    """One request's body and answer as they pass, kept up to one byte over the field cap. A raw
+    picture (``image/*`` or octet-stream) is recorded as its content type, size and sha256."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, content_type: str) -> None:
         self.cap = cap
+        self.content_type = content_type.split(";")[0].strip().lower()
+        self.binary = self.content_type.startswith(("image/", "application/octet-stream"))
         self.request = bytearray()
+        self.request_bytes = 0
+        self.request_hash = hashlib.sha256()
         self.response = bytearray()
         self.headers: dict[str, str] = {}
 
     def received(self, message: dict) -> None:
         if message.get("type") == "http.request":
-            self._keep(self.request, message.get("body", b""))
+            chunk = message.get("body", b"")
+            self.request_bytes += len(chunk)
+            if self.binary:
+                self.request_hash.update(chunk)
+            else:
+                self._keep(self.request, chunk)
+
+    def request_text(self) -> bytes:
+        if not self.binary:
+            return bytes(self.request)
+        return json.dumps({"content_type": self.content_type, "bytes": self.request_bytes,
+                           "sha256": self.request_hash.hexdigest()}).encode()
 
     def sent(self, message: dict) -> None:
         if message["type"] == "http.response.start":
@@ -150,6 +168,6 @@ class _Exchange:
             request_id=request_id, timestamp=arrived, model_name=model,
             model_version=self.headers.get("x-model-version") or None,
             model_alias=self.headers.get("x-model-alias") or None,
-            request=bytes(self.request), response=bytes(self.response), status_code=status,
+            request=self.request_text(), response=bytes(self.response), status_code=status,
             execution_time_ms=elapsed_ms,
         ))

@@ -6,13 +6,13 @@ import pytest
 
 import lakeside.datasets
 from lakeside import landing
-from lakeside.datasets import ALL_SOURCES, INGEST_SOURCES, source
+from lakeside.datasets import ALL_SOURCES, IMAGE_SOURCES, INGEST_SOURCES, source
 
 MODULES = sorted(m.name for m in pkgutil.iter_modules(lakeside.datasets.__path__) if not m.name.startswith("_"))
 
 
 def test_every_source_module_is_listed():
-    assert sorted(ALL_SOURCES) == [m for m in MODULES if m != "faults"]
+    assert sorted(ALL_SOURCES + IMAGE_SOURCES) == [m for m in MODULES if m != "faults"]
     assert set(INGEST_SOURCES) <= set(ALL_SOURCES)
 
 

@@ -106,3 +106,20 @@ def test_compaction_leaves_one_file_per_day_and_the_same_rows(tmp_path):
     table = DeltaTable(str(tmp_path / "lake" / "inference" / "m_one"))
     assert len(table.file_uris()) == 1
     assert sorted(row["request_id"] for row in rows(tmp_path / "lake", "m_one")) == [f"req-{n}" for n in range(4)]
+
+
+def test_a_raw_picture_is_recorded_as_its_type_size_and_hash():
+    import hashlib
+
+    from lakeside.serving.guard import _Exchange
+
+    picture = bytes(range(256)) * 10
+    exchange = _Exchange(100, "image/png")
+    exchange.received({"type": "http.request", "body": picture[:1000], "more_body": True})
+    exchange.received({"type": "http.request", "body": picture[1000:]})
+    as_json = _Exchange(100, "application/json; charset=utf-8")
+    as_json.received({"type": "http.request", "body": b'{"inputs": [1]}'})
+
+    assert json.loads(exchange.request_text()) == {
+        "content_type": "image/png", "bytes": 2560, "sha256": hashlib.sha256(picture).hexdigest()}
+    assert as_json.request_text() == b'{"inputs": [1]}'

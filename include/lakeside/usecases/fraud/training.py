@@ -80,9 +80,14 @@ class Variant:
 def pipeline(config: TrainConfig, max_depth: int = 5, max_bins: int = 32):
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import DecisionTreeClassifier
-    from pyspark.ml.feature import StringIndexer, VectorAssembler
+    from pyspark.ml.feature import StringIndexerModel, VectorAssembler
 
-    indexer = StringIndexer(inputCol="type", outputCol="typeIndex", handleInvalid="error")
+    from lakeside.datasets.paysim import TYPES
+
+    # Every transaction type the source allows, in a fixed order: an undersampled training set
+    # may hold no row of a rare type (DEBIT) that the test rows hold.
+    indexer = StringIndexerModel.from_labels(sorted(TYPES), inputCol="type", outputCol="typeIndex",
+                                             handleInvalid="error")
     assembler = VectorAssembler(inputCols=["typeIndex", *NUMERIC], outputCol="features")
     tree = DecisionTreeClassifier(labelCol=LABEL, featuresCol="features", seed=config.seed,
                                   maxDepth=max_depth, maxBins=max_bins)
