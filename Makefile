@@ -63,6 +63,12 @@ ui: setup
 ui-stop: setup
 	$(BIN)/python -m lakeside.local.ui --stop
 
+bi: setup
+	$(BIN)/python -m lakeside.bi
+
+bi-stop: setup
+	$(BIN)/python -m lakeside.bi --stop
+
 # The quick tiers, then the slow end-to-end tests, each on two pytest workers (a file's tests stay
 # on one worker, so module fixtures are shared). Slow tests mostly wait on their servers and
 # jobs: two at once took 24 min here where one at a time took 50 in CI.
