@@ -132,6 +132,9 @@ class ServingSettings:
     inference_max_field_bytes: int
     inference_spill_dir: Path
     """Where a full inference queue spills (``$LAKESIDE_HOME/serving/inference``)."""
+    runtime: str = "auto"
+    """``LAKESIDE_SERVE_RUNTIME``: ``auto`` (a version's verified compiled form in onnxruntime when it
+    has one, else its pyfunc) or ``pyfunc`` (always the pyfunc)."""
 
 
 def _env_number(name: str, default: float, kind: type = float):
@@ -177,7 +180,18 @@ def serving() -> ServingSettings:
         inference_flush_records=_env_number("LAKESIDE_SERVE_INFERENCE_FLUSH_RECORDS", 1_000, int),
         inference_max_field_bytes=int(_env_number("LAKESIDE_SERVE_INFERENCE_MAX_FIELD_MB", 1) * 1024 * 1024),
         inference_spill_dir=home / "serving" / "inference",
+        runtime=_serve_runtime(env("LAKESIDE_SERVE_RUNTIME")),
     )
+
+
+SERVE_RUNTIMES = ("auto", "pyfunc")
+
+
+def _serve_runtime(raw: str | None) -> str:
+    runtime = (raw or "auto").strip().lower()
+    if runtime not in SERVE_RUNTIMES:
+        raise ValueError(f"LAKESIDE_SERVE_RUNTIME must be one of {SERVE_RUNTIMES}, got {raw!r}")
+    return runtime
 
 
 # --- The Delta Lake Spark connector's jars ---------------------------------------------------

@@ -100,7 +100,40 @@ def register(use_case: str | UseCase, found: dict, pinned: dict) -> str:
     tags = {"use_case": case.name, "snapshot_table": pinned["table"], "snapshot_version": str(pinned["version"]),
             "run_id": found.get("run_id", ""), "search_run_id": found.get("parent_run_id", ""),
             "family": found.get("family", ""), **{f"snapshot_{k}": v for k, v in pinned.get("split", {}).items()}}
-    return register_challenger(found["model_uri"], name=model_name(case), tags=tags, service_kind=case.service)
+    version = register_challenger(found["model_uri"], name=model_name(case), tags=tags, service_kind=case.service)
+    if case.service == "tabular":
+        compile_registered(model_name(case), version, pinned, case.target)
+    return version
+
+
+def compile_registered(name: str, version: str, pinned: dict, target: str | None) -> dict:
+    """Build and verify the compiled form of a tabular version on the snapshot's holdout rows
+    (:mod:`lakeside.serving.compiled`); any failure leaves the version served by its pyfunc
+    (tagged ``lakeside.compiled=none`` with the reason) and the registration as it was."""
+    from lakeside import snapshot as snapshots
+    from lakeside.serving import compiled
+    from lakeside.snapshot import Snapshot
+
+    try:
+        pinned_snapshot = Snapshot.from_dict(pinned)
+        _, holdout = snapshots.split(snapshots.load(pinned_snapshot), pinned_snapshot)
+        if target and target in holdout.columns:
+            holdout = holdout[holdout[target].notna()]
+        result = compiled.compile_version(name, version, holdout.reset_index(drop=True))
+    except Exception as error:  # noqa: BLE001 - compiling is an optimisation; the version stays registered
+        log.warning("compiling %s version %s failed: %s", name, version, error)
+        from mlflow import MlflowClient
+
+        reason = f"compiling failed: {type(error).__name__}: {error}"[:5000]
+        try:
+            client = MlflowClient()
+            client.set_model_version_tag(name, version, compiled.RUNTIME_TAG, "none")
+            client.set_model_version_tag(name, version, compiled.REASON_TAG, reason)
+        except Exception:  # noqa: BLE001 - the registry itself is failing: the retrain's next step will say so
+            log.warning("could not tag %s version %s as not compiled", name, version)
+        return {"runtime": "none", "reason": reason}
+    log.info("%s version %s compiled form: %s (%s)", name, version, result.runtime, result.reason)
+    return result.verification()
 
 
 def drift_check(use_case: str | UseCase, pinned: dict) -> dict:

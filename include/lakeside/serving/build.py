@@ -8,7 +8,7 @@
 first imported, and the calling process (an Airflow task, the CLI) neither imports BentoML nor
 changes its own environment. Prints the Bento tag as JSON on the last line.
 
-The Bento ``lakeside-<model>:v<version>`` holds the model, Lakeside's code and the model's own
+The Bento ``lakeside-<model>:v<version>`` holds the model (and its verified compiled form, if any), Lakeside's code and the model's own
 pip requirements; its service class is the one for the model's kind
 (:data:`lakeside.serving.models.SERVICES`); its environment names the model and its store tag,
 so ``bentoml serve``/``containerize`` of it needs nothing else.
@@ -21,6 +21,7 @@ import json
 import logging
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 from lakeside.serving.models import SERVICES, ModelRef, import_version
@@ -48,6 +49,8 @@ def build(ref: ModelRef, kind: str) -> str:
     except bentoml.exceptions.NotFound:
         pass
     requirements = [r for r in Path(get_model_dependencies(ref.uri)).read_text().split() if not r.startswith("-")]
+    compiled_models = _compiled_models(ref)
+    runtime = [f"onnxruntime=={version('onnxruntime')}"] if compiled_models else []
     bentofile = {
         "service": SERVICES[kind],
         "name": tag.split(":")[0],
@@ -57,9 +60,9 @@ def build(ref: ModelRef, kind: str) -> str:
         "envs": [{"name": "LAKESIDE_SERVE_MODEL", "value": ref.name},
                  {"name": "LAKESIDE_SERVE_ALIAS", "value": ref.alias or "champion"},
                  {"name": "LAKESIDE_SERVE_MODEL_TAG", "value": ref.store_tag}],
-        "python": {"packages": [*requirements, f"bentoml=={bentoml.__version__}", "fastapi"],
+        "python": {"packages": [*requirements, f"bentoml=={bentoml.__version__}", "fastapi", *runtime],
                    "lock_packages": False},
-        "models": [ref.store_tag],
+        "models": [ref.store_tag, *compiled_models],
     }
     log.info("building Bento %s (%s)", tag, SERVICES[kind])
     with tempfile.TemporaryDirectory(prefix="lakeside-bentofile-") as folder:
@@ -67,6 +70,16 @@ def build(ref: ModelRef, kind: str) -> str:
         path.write_text(yaml.safe_dump(bentofile, sort_keys=False))
         bentoml.bentos.build_bentofile(str(path), version=tag.split(":")[1], build_ctx=str(BUILD_CONTEXT))
     return tag
+
+
+def _compiled_models(ref: ModelRef) -> list[str]:
+    """The version's compiled form, when the store holds one (:func:`.models.import_compiled`)."""
+    import bentoml
+
+    try:
+        return [str(bentoml.models.get(ref.compiled_tag).tag)]
+    except bentoml.exceptions.NotFound:
+        return []
 
 
 def main(argv: list[str] | None = None) -> int:

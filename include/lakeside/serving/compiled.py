@@ -663,3 +663,62 @@ def _name_of(pipeline) -> str:
 
 def describe(compilation: Compilation) -> str:
     return json.dumps(compilation.verification(), indent=2, sort_keys=True)
+
+
+# --- registration: build, verify, log beside the version -------------------------------------
+
+def compile_version(name: str, version: str, holdout: pd.DataFrame) -> Compilation:
+    """Compile registered ``version`` of ``name`` and verify it on every row of ``holdout``
+    (the snapshot's holdout rows); log ``compiled/verification.json`` (and, when it passed,
+    ``compiled/model.onnx``) in the version's run and tag the version (:data:`RUNTIME_TAG`,
+    :data:`REASON_TAG`, :data:`MAX_DIFF_TAG`). Models other than scikit-learn pipelines are
+    tagged ``none`` with the reason."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    uri = f"models:/{name}/{version}"
+    info = mlflow.models.get_model_info(uri)
+    if "sklearn" not in info.flavors:
+        result = Compilation("none", f"not a scikit-learn model (flavors: {', '.join(sorted(info.flavors))})")
+    else:
+        signature = info.signature
+        columns = [str(c) for c in signature.inputs.input_names()] if signature is not None else []
+        missing = [c for c in columns if c not in holdout.columns]
+        if not columns or missing:
+            result = Compilation("none", f"the holdout lacks the model's input columns {missing or '(no signature)'}")
+        else:
+            result = compile_pipeline(mlflow.sklearn.load_model(uri), holdout[columns].reset_index(drop=True))
+    run_id = client.get_model_version(name, version).run_id
+    if run_id:
+        _log_beside(client, run_id, result)
+    client.set_model_version_tag(name, version, RUNTIME_TAG, result.runtime)
+    client.set_model_version_tag(name, version, REASON_TAG, result.reason[:5000])
+    if result.max_abs_diff is not None:
+        client.set_model_version_tag(name, version, MAX_DIFF_TAG, repr(result.max_abs_diff))
+    return result
+
+
+def _log_beside(client, run_id: str, result: Compilation) -> None:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="lakeside-compiled-") as folder:
+        (Path(folder) / VERIFICATION_FILE).write_text(describe(result))
+        if result.onnx_bytes is not None:
+            (Path(folder) / ONNX_FILE).write_bytes(result.onnx_bytes)
+        client.log_artifacts(run_id, folder, ARTIFACT_DIR)
+
+
+def download_onnx(name: str, version: str) -> bytes | None:
+    """The verified ONNX graph of a registered version (None when it has none)."""
+    from pathlib import Path
+
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+
+    found = MlflowClient().get_model_version(name, version)
+    if (found.tags or {}).get(RUNTIME_TAG) != "onnx" or not found.run_id:
+        return None
+    path = download_artifacts(run_id=found.run_id, artifact_path=f"{ARTIFACT_DIR}/{ONNX_FILE}")
+    return Path(path).read_bytes()

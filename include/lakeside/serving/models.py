@@ -2,6 +2,10 @@
 model store (``bentoml.mlflow.import_model``) with labels naming the registered model, the
 version and the run, and loaded as an MLflow pyfunc.
 
+When the version has a verified compiled form (:mod:`.compiled`, tag ``lakeside.compiled=onnx``), its
+ONNX graph goes into the store too (``<name>_compiled:v<version>``, labelled with the same version) and
+predictions run in onnxruntime; the pyfunc otherwise, or always with ``LAKESIDE_SERVE_RUNTIME=pyfunc``.
+
 Which service class serves it is the registered model's tag ``lakeside.service_kind``
 (``tabular``, ``pyfunc`` or ``image``); without the tag, ``tabular`` when the version's signature has
 named columns, else ``pyfunc`` (:func:`service_kind`).
@@ -41,6 +45,11 @@ class ModelRef:
         return f"{store_name(self.name)}:v{self.version}"
 
     @property
+    def compiled_tag(self) -> str:
+        """The tag of its compiled form in the BentoML model store, e.g. ``sales_forecast_compiled:v3``."""
+        return f"{store_name(self.name)}_compiled:v{self.version}"
+
+    @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
 
@@ -57,6 +66,12 @@ class ServedModel:
     pyfunc: Any
     signature: list[InputColumn] | None
     extra: dict[str, Any] = field(default_factory=dict)
+    compiled: Any = None
+    """The verified compiled form (:class:`.compiled.CompiledModel`), or None: the pyfunc predicts."""
+
+    @property
+    def runtime(self) -> str:
+        return "onnx" if self.compiled is not None else "pyfunc"
 
     @property
     def metadata(self):
@@ -82,6 +97,8 @@ class ServedModel:
         for spec in self.signature or ():
             if spec.type == "datetime":
                 frame[spec.name] = pd.to_datetime(frame[spec.name])
+        if self.compiled is not None:
+            return as_json_list(self.compiled.predict(frame))
         return as_json_list(self.pyfunc.predict(frame))
 
     def describe(self) -> dict[str, Any]:
@@ -93,7 +110,7 @@ class ServedModel:
         return {
             "name": self.ref.name, "version": self.ref.version, "alias": self.ref.alias, "run_id": self.ref.run_id,
             "store_tag": self.ref.store_tag, "model_uri": self.ref.uri, "inputs": inputs,
-            "params": params.to_dict() if params is not None else None,
+            "params": params.to_dict() if params is not None else None, "runtime": self.runtime,
         }
 
 
@@ -114,6 +131,7 @@ def import_version(ref: ModelRef):
     """The version in the BentoML model store, imported from MLflow unless it is there already."""
     import bentoml
 
+    import_compiled(ref)
     try:
         return bentoml.models.get(ref.store_tag)
     except bentoml.exceptions.NotFound:
@@ -121,6 +139,59 @@ def import_version(ref: ModelRef):
     log.info("importing %s into the BentoML model store as %s", ref.uri, ref.store_tag)
     return bentoml.mlflow.import_model(ref.store_tag, ref.uri, labels=ref.labels(),
                                        metadata={"model_uri": ref.uri})
+
+
+def import_compiled(ref: ModelRef):
+    """The version's compiled form in the BentoML model store (imported from the version's run
+    unless it is there already); None when the version has none (or the registry cannot say)."""
+    from pathlib import Path
+
+    import bentoml
+
+    from lakeside.serving import compiled
+
+    try:
+        return bentoml.models.get(ref.compiled_tag)
+    except bentoml.exceptions.NotFound:
+        pass
+    try:
+        onnx_bytes = compiled.download_onnx(ref.name, ref.version)
+    except Exception as error:  # noqa: BLE001 - without it the pyfunc serves
+        log.warning("%s version %s: its compiled form could not be fetched (%s); the pyfunc will serve",
+                    ref.name, ref.version, error)
+        return None
+    if onnx_bytes is None:
+        return None
+    log.info("importing the compiled form of %s into the BentoML model store as %s", ref.uri, ref.compiled_tag)
+    with bentoml.models.create(ref.compiled_tag, labels={**ref.labels(), "runtime": "onnx",
+                                                         "compiled_for": ref.store_tag},
+                               metadata={"model_uri": ref.uri, "file": compiled.ONNX_FILE}) as stored:
+        Path(stored.path_of(compiled.ONNX_FILE)).write_bytes(onnx_bytes)
+    return stored
+
+
+def load_compiled(ref: ModelRef, pyfunc):
+    """The compiled form of ``ref`` from the BentoML store, ready to predict; None without one,
+    or with ``LAKESIDE_SERVE_RUNTIME=pyfunc``."""
+    from pathlib import Path
+
+    import bentoml
+
+    from lakeside.config import serving
+    from lakeside.serving.compiled import ONNX_FILE, CompiledModel
+
+    if serving().runtime == "pyfunc":
+        return None
+    try:
+        stored = bentoml.models.get(ref.compiled_tag)
+    except bentoml.exceptions.NotFound:
+        return None
+    try:
+        return CompiledModel(pyfunc.get_raw_model(), Path(stored.path_of(ONNX_FILE)).read_bytes())
+    except Exception as error:  # noqa: BLE001 - e.g. a pipeline this Lakeside cannot prepare: the pyfunc serves
+        log.warning("%s version %s: its compiled form does not load (%s); the pyfunc will serve",
+                    ref.name, ref.version, error)
+        return None
 
 
 def load(ref: ModelRef) -> ServedModel:
@@ -140,7 +211,10 @@ def load_stored(bento_model, alias: str | None = None) -> ServedModel:
     if pyfunc.metadata.signature is None:
         log.warning("%s version %s was logged without a signature: its requests reach the model unchecked",
                     ref.name, ref.version)
-    return ServedModel(ref, pyfunc, signature_columns(pyfunc.metadata.get_input_schema()))
+    served = ServedModel(ref, pyfunc, signature_columns(pyfunc.metadata.get_input_schema()),
+                         compiled=load_compiled(ref, pyfunc))
+    log.info("%s version %s served by %s", ref.name, ref.version, served.runtime)
+    return served
 
 
 def service_kind(name: str, version: str, tracking_uri: str | None = None) -> str:
