@@ -1,15 +1,22 @@
-"""Serving throughput: one registered loans model served by Lakeside (BentoML) and by `mlflow models serve`.
+"""Serving throughput: one loans model served by Lakeside (compiled and pyfunc) and by `mlflow models serve`.
 
 The model is a real search result: ``--train-rows`` generated loans written as ``silver.loans``
 (embedded Delta), a snapshot, ``lakeside.automl.search`` over one family (``--family``, short
 budget), registered as ``challenger`` and promoted to ``champion`` in an MLflow registry of
-this run's own (SQLite in the work dir). Then, side by side, both servers running at once:
+this run's own (SQLite in the work dir), and compiled as ``lakeside.retrain.register`` does
+(``lakeside.retrain.compile_registered``: ONNX graph verified on the snapshot's whole holdout).
+Then, side by side, three servers running at once:
 
-- **Lakeside**: the Bento that ``lakeside.serving.deploy.build_bento`` makes for it, started with
-  ``bentoml serve`` by ``deploy.start_local`` (alias watch off);
-- **MLflow**: ``mlflow models serve -m models:/<name>@champion --env-manager local``.
+- **Lakeside** (``lakeside``): the Bento that ``lakeside.serving.deploy.build_bento`` makes for it,
+  started with ``bentoml serve`` by ``deploy.start_local`` (alias watch off); it predicts through
+  the version's compiled form (onnxruntime) when the version has one (``GET /model`` says
+  ``"runtime": "onnx"``);
+- **Lakeside pyfunc** (``lakeside_pyfunc``): the same Bento started with
+  ``LAKESIDE_SERVE_RUNTIME=pyfunc`` (its own ``LAKESIDE_HOME``), so the MLflow pyfunc predicts;
+- **MLflow**: ``mlflow models serve -m models:/<name>@champion --env-manager local`` (started with
+  this interpreter's ``bin`` first on ``PATH``: MLflow runs ``uvicorn`` from ``PATH``).
 
-Both run one worker process: BentoML's default for a service and ``mlflow models serve``'s
+All run one worker process: BentoML's default for a service and ``mlflow models serve``'s
 default ``--workers`` (one uvicorn process, predicting in a thread per request);
 ``--workers`` sets both. The load comes from ``hey`` in a separate process, with a bounded
 request count, HTTP/1.1 and one keep-alive connection per concurrent client, in three scenarios
@@ -64,7 +71,7 @@ NAME = "serving_throughput"
 MODEL = "loans_int_rate"
 TARGET = "int_rate"
 LEAKAGE = ("loan_status", "total_pymnt")
-SERVERS = ("mlflow", "lakeside")
+SERVERS = ("mlflow", "lakeside_pyfunc", "lakeside")
 TOLERANCE = 1e-9
 
 
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-")) if own_workdir else args.workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    ports = free_ports(2)
+    ports = free_ports(3)
     # Before lakeside.serving reads its settings and BentoML its home.
     os.environ.update({
         "LAKESIDE_HOME": str(workdir / "home"), "BENTOML_HOME": str(workdir / "bentoml"),
@@ -163,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         bodies = write_bodies(workdir, model["columns"], rows, args.batch_rows)
         servers["mlflow"] = start_mlflow(workdir, ports[1], tracking_uri, args.workers)
         servers["lakeside"] = start_lakeside(workdir, model, tracking_uri, args.workers)
+        servers["lakeside_pyfunc"] = start_lakeside(workdir, model, tracking_uri, args.workers,
+                                                    name="lakeside_pyfunc", port=ports[2])
         checks = correctness(servers, model["columns"], rows, inproc, args)
         scenarios = [
             Scenario("single_c1", "1 row, concurrency 1", args.single_requests, 1, bodies["single"], 1),
@@ -192,6 +201,7 @@ def register_model(args: argparse.Namespace, workdir: Path, tracking_uri: str) -
     """Search, register and promote the loans model, unless the work dir's registry has one."""
     import mlflow
     from lakeside.registry import champion_version, promote, register_challenger
+    from lakeside.retrain import compile_registered
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -213,6 +223,8 @@ def register_model(args: argparse.Namespace, workdir: Path, tracking_uri: str) -
                            exclude=LEAKAGE, ordinals={"grade": tuple("ABCDEFG")}, seed=args.seed,
                            max_trials_per_family=args.trials, cv_folds=3)
         version = register_challenger(found.best_model_uri, MODEL, tags={"family": found.best_family})
+        with report.timed("compile and verify on the whole holdout (lakeside.retrain.compile_registered)"):
+            compile_registered(MODEL, version, pinned.to_dict(), TARGET)
         promote(MODEL, version)
         log(f"registered {MODEL} version {version} ({found.best_family}, holdout {found.best_holdout})")
     else:
@@ -220,12 +232,15 @@ def register_model(args: argparse.Namespace, workdir: Path, tracking_uri: str) -
     pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
     schema = pyfunc.metadata.get_input_schema()
     tags = MlflowClient().get_model_version(MODEL, version).tags
+    log(f"compiled form: {tags.get('lakeside.compiled')} ({tags.get('lakeside.compiled_reason')})")
     return {
         "name": MODEL, "version": str(version), "family": tags.get("family"), "pyfunc": pyfunc,
         "columns": schema.input_names(),
         "datetime_columns": [c.name for c in schema.inputs if c.type.name == "datetime"],
         "double_columns": [c.name for c in schema.inputs if c.type.name in ("double", "float")],
         "pipeline": _pipeline_steps(pyfunc),
+        "compiled": {"runtime": tags.get("lakeside.compiled"), "reason": tags.get("lakeside.compiled_reason"),
+                     "max_abs_diff": tags.get("lakeside.compiled_max_abs_diff")},
     }
 
 
@@ -271,21 +286,35 @@ def in_process(args: argparse.Namespace, model: dict, rows: list[list]) -> dict:
     batch = frame_of(rows[:args.batch_rows], columns, dates)
     single = frame_of(rows[:1], columns, dates)
     out = {"expected": expected}
-    for label, frame in (("batch", batch), ("single", single)):
+    predictors = {"batch": pyfunc.predict, "single": pyfunc.predict}
+    compiled = _compiled(model)
+    if compiled is not None:
+        predictors.update({"compiled_batch": compiled.predict, "compiled_single": compiled.predict})
+    frames = {"batch": batch, "single": single, "compiled_batch": batch, "compiled_single": single}
+    for label, predict in predictors.items():
+        frame = frames[label]
         for _ in range(5):
-            pyfunc.predict(frame)
+            predict(frame)
         calls, start = 0, time.perf_counter()
         cpu_start = report.cpu_seconds()
         while calls < 30 or time.perf_counter() - start < 3.0:
-            pyfunc.predict(frame)
+            predict(frame)
             calls += 1
         seconds = time.perf_counter() - start
         out[label] = {"rows": len(frame), "calls": calls, "seconds": round(seconds, 3),
                       "ms_per_call": round(1000 * seconds / calls, 3), "rows_per_s": round(len(frame) * calls / seconds, 1),
                       "cpu_ms_per_call": round(1000 * (report.cpu_seconds() - cpu_start) / calls, 3)}
-        log(f"in-process predict, {len(frame)} rows: {out[label]['ms_per_call']} ms per call, "
-            f"{out[label]['rows_per_s']:,.0f} rows/s")
+        log(f"in-process {'compiled' if label.startswith('compiled') else 'pyfunc'} predict, {len(frame)} rows: "
+            f"{out[label]['ms_per_call']} ms per call, {out[label]['rows_per_s']:,.0f} rows/s")
     return out
+
+
+def _compiled(model: dict):
+    """The version's compiled form in this process (None when it has none)."""
+    from lakeside.serving.compiled import CompiledModel, download_onnx
+
+    onnx_bytes = download_onnx(MODEL, model["version"])
+    return None if onnx_bytes is None else CompiledModel(model["pyfunc"].get_raw_model(), onnx_bytes)
 
 
 def write_bodies(workdir: Path, columns: list[str], rows: list[list], batch_rows: int) -> dict[str, Path]:
@@ -360,7 +389,9 @@ def start_mlflow(workdir: Path, port: int, tracking_uri: str, workers: int) -> S
                "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
     with log_path.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
+                                   env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+                                        "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                                                 os.environ.get("PATH", "")])})
     url = f"http://127.0.0.1:{port}"
 
     def stop() -> None:
@@ -376,8 +407,11 @@ def start_mlflow(workdir: Path, port: int, tracking_uri: str, workers: int) -> S
     return server
 
 
-def start_lakeside(workdir: Path, model: dict, tracking_uri: str, workers: int) -> Server:
-    """Build the model's Bento and start ``bentoml serve`` on it (``deploy.start_local``)."""
+def start_lakeside(workdir: Path, model: dict, tracking_uri: str, workers: int, name: str = "lakeside",
+                   port: int | None = None) -> Server:
+    """Build the model's Bento (once) and start ``bentoml serve`` on it (``deploy.start_local``);
+    ``lakeside_pyfunc`` runs with ``LAKESIDE_SERVE_RUNTIME=pyfunc`` and a ``LAKESIDE_HOME`` of its
+    own (its server record), the same BentoML store."""
     from lakeside.serving import deploy
     from lakeside.serving.models import resolve
 
@@ -386,26 +420,46 @@ def start_lakeside(workdir: Path, model: dict, tracking_uri: str, workers: int) 
         bento = deploy.build_bento(ref, "tabular", tracking_uri)
     if workers != 1:
         os.environ["BENTOML_CONFIG_OPTIONS"] = f"services.lakeside.workers={workers}"
-    log_path = deploy.server_dir(MODEL) / "server.log"
-    with report.timed(f"start bentoml serve {bento}"):
-        try:
-            url = deploy.start_local(bento, MODEL, "champion", tracking_uri)
-        except BaseException:
-            deploy.stop_local(MODEL)
-            raise
-    pid = int((deploy.server_dir(MODEL) / "server.pid").read_text())
+    own = {} if name == "lakeside" else {"LAKESIDE_HOME": str(workdir / f"home-{name}"),
+                                         "LAKESIDE_SERVE_RUNTIME": "pyfunc"}
+    with _environment(own):
+        log_path = deploy.server_dir(MODEL) / "server.log"
+        with report.timed(f"start bentoml serve {bento} ({name})"):
+            try:
+                url = deploy.start_local(bento, MODEL, "champion", tracking_uri, port=port)
+            except BaseException:
+                deploy.stop_local(MODEL)
+                raise
+        pid = int((deploy.server_dir(MODEL) / "server.pid").read_text().split()[0])  # "pid start-time"
 
     def stop() -> None:
         started = descendants(pid)
         # This process is the server's parent: reap it as it exits, or stop_local would see its
         # zombie as still running and wait out its whole timeout.
         threading.Thread(target=_reap, args=(pid,), daemon=True).start()
-        deploy.stop_local(MODEL)
+        with _environment(own):
+            deploy.stop_local(MODEL)
         for leftover in started:  # all started by this run; none should outlive stop_local
             with contextlib.suppress(ProcessLookupError):
                 os.kill(leftover, signal.SIGTERM)
 
-    return Server("lakeside", url, pid, log_path, f"bentoml serve {bento}", stop)
+    return Server(name, url, pid, log_path, f"bentoml serve {bento}" + (" (LAKESIDE_SERVE_RUNTIME=pyfunc)" if own
+                                                                         else ""), stop)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """``values`` in this process's environment for the block (the bench's own process)."""
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _reap(pid: int) -> None:
@@ -442,7 +496,7 @@ def _stop_group(process: subprocess.Popen, wait_s: float = 30.0) -> None:
 def batching_counters(server: Server) -> dict[str, float] | None:
     """Lakeside's batching histograms from ``/metrics``: model calls, and requests and rows
     they took; None for a server without them (MLflow calls the model once per request)."""
-    if server.name != "lakeside":
+    if not server.name.startswith("lakeside"):
         return None
     with urllib.request.urlopen(f"{server.url}/metrics", timeout=30) as answer:
         text = answer.read().decode()
@@ -510,6 +564,11 @@ def correctness(servers: dict[str, Server], columns: list[str], rows: list[list]
                if status != 200 or not _close(predictions_of(answer), expected[i:i + 1])]
         checks.append((f"{name}: {count} distinct rows, {args.concurrency} at once, each = pyfunc.predict", not bad,
                        f"wrong rows {bad[:5]}" if bad else f"{count}/{count}"))
+    for name, want in (("lakeside", "onnx"), ("lakeside_pyfunc", "pyfunc")):
+        if name in servers:
+            with urllib.request.urlopen(f"{servers[name].url}/model", timeout=30) as answer:
+                runtime = json.load(answer).get("runtime")
+            checks.append((f"{name}: GET /model says runtime {want}", runtime == want, f"runtime {runtime}"))
     for check in checks:
         log(f"check {'ok' if check[1] else 'FAILED'}: {check[0]} ({check[2]})")
     return checks
@@ -611,24 +670,37 @@ def summarise(scenarios: list[Scenario], loads: list[Load], inproc: dict) -> dic
                                             if all(l.batching for l in runs) else None),
                 "rounds": len(runs),
             }
-        if len(per_server) == 2:
-            lake, ml = per_server["lakeside"], per_server["mlflow"]
-            per_server["ratios"] = {
-                "requests_per_s": round(lake["requests_per_s"] / ml["requests_per_s"], 3),
-                "p50": round(lake["p50_ms"] / ml["p50_ms"], 3),
-                "p99": round(lake["p99_ms"] / ml["p99_ms"], 3),
-                "server_cpu_per_request": round(lake["server_cpu_ms_per_request"] / ml["server_cpu_ms_per_request"], 3),
-            }
+        for key, (top, bottom) in (("ratios", ("lakeside", "mlflow")),
+                                   ("compiled_ratios", ("lakeside", "lakeside_pyfunc"))):
+            if top in per_server and bottom in per_server:
+                a, b = per_server[top], per_server[bottom]
+                per_server[key] = {
+                    "requests_per_s": round(a["requests_per_s"] / b["requests_per_s"], 3),
+                    "p50": round(a["p50_ms"] / b["p50_ms"], 3),
+                    "p99": round(a["p99_ms"] / b["p99_ms"], 3),
+                    "server_cpu_per_request": round(a["server_cpu_ms_per_request"] / b["server_cpu_ms_per_request"], 3),
+                }
         out[scenario.name] = per_server
     return out
 
 
 def targets(summary: dict) -> list[tuple[str, bool | None, str]]:
-    """The issue's targets, each met (True), missed (False) or not measured (None)."""
+    """The issues' targets (#4, then #19's for the compiled server), each met (True), missed
+    (False) or not measured (None)."""
     def ratio(scenario: str, key: str) -> float | None:
         return summary.get(scenario, {}).get("ratios", {}).get(key)
 
     out = []
+    p50 = summary.get("single_c1", {}).get("lakeside", {}).get("p50_ms")
+    out.append(("#19 1 row, concurrency 1: Lakeside (compiled) p50 <= 10 ms", None if p50 is None else p50 <= 10,
+                "-" if p50 is None else f"{p50:.1f} ms"))
+    for scenario, key, label, test in (
+        ("single_concurrent", "requests_per_s", "#19 1 row, concurrent: Lakeside req/s >= 15x MLflow's",
+         lambda r: r >= 15),
+        ("single_concurrent", "p99", "#19 1 row, concurrent: Lakeside p99 <= 0.25x MLflow's", lambda r: r <= 0.25),
+    ):
+        value = ratio(scenario, key)
+        out.append((label, None if value is None else test(value), "-" if value is None else f"{value:.2f}x"))
     for scenario, key, label, test in (
         ("single_concurrent", "requests_per_s", "1 row, concurrent: Lakeside req/s >= 5x MLflow's", lambda r: r >= 5),
         ("single_concurrent", "p99", "1 row, concurrent: Lakeside p99 <= 0.5x MLflow's", lambda r: r <= 0.5),
@@ -653,19 +725,23 @@ def print_and_save(args, model, inproc, scenarios, summary, loads, checks, serve
             rows.append([scenario.label, name, r["requests_per_s"], r["rows_per_s"], r["p50_ms"], r["p99_ms"],
                          r["server_cpu_ms_per_request"], r["client_cpu_ms_per_request"],
                          r["share_of_in_process_batch_rows_per_s"], r["requests_per_model_call"]])
-        if "ratios" in result:
-            q = result["ratios"]
-            rows.append([scenario.label, "Lakeside / MLflow", q["requests_per_s"], None, q["p50"], q["p99"],
-                         q["server_cpu_per_request"], None, None, None])
+        for key, label in (("ratios", "Lakeside / MLflow"), ("compiled_ratios", "compiled / pyfunc")):
+            if key in result:
+                q = result[key]
+                rows.append([scenario.label, label, q["requests_per_s"], None, q["p50"], q["p99"],
+                             q["server_cpu_per_request"], None, None, None])
     print(flush=True)
     report.table(["scenario", "server", "req/s", "rows/s", "p50 ms", "p99 ms", "server CPU ms/req",
                   "client CPU ms/req", "share of in-process", "requests/model call"], rows,
-                 title=(f"{NAME}: {model['name']} v{model['version']} ({model['family']}), {args.workers} worker "
-                        f"process each, median of {args.rounds} rounds"))
+                 title=(f"{NAME}: {model['name']} v{model['version']} ({model['family']}; compiled: "
+                        f"{model['compiled']['runtime']}, max abs diff {model['compiled']['max_abs_diff']}), "
+                        f"{args.workers} worker process each, median of {args.rounds} rounds; lakeside = compiled "
+                        f"(onnxruntime), lakeside_pyfunc = LAKESIDE_SERVE_RUNTIME=pyfunc"))
     print(flush=True)
-    report.table(["in-process pyfunc.predict", "ms per call", "rows/s"],
-                 [[f"{inproc[k]['rows']} rows", inproc[k]["ms_per_call"], inproc[k]["rows_per_s"]]
-                  for k in ("single", "batch")])
+    report.table(["in-process predict", "ms per call", "rows/s"],
+                 [[f"{'compiled' if k.startswith('compiled') else 'pyfunc'}, {inproc[k]['rows']} rows",
+                   inproc[k]["ms_per_call"], inproc[k]["rows_per_s"]]
+                  for k in ("single", "batch", "compiled_single", "compiled_batch") if k in inproc])
     print(flush=True)
     met = targets(summary)
     report.table(["target", "met", "measured"], [list(t) for t in met])
@@ -684,7 +760,8 @@ def print_and_save(args, model, inproc, scenarios, summary, loads, checks, serve
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "model": {k: v for k, v in model.items() if k != "pyfunc"},
         "servers": {name: {"url": s.url, "command": s.command} for name, s in servers.items()},
-        "packages": _versions("bentoml", "mlflow", "scikit-learn", "uvicorn", "fastapi", "starlette"),
+        "packages": _versions("bentoml", "mlflow", "scikit-learn", "uvicorn", "fastapi", "starlette", "onnxruntime",
+                              "skl2onnx", "onnx"),
         "load_generator": _hey_version(),
         "in_process": {k: v for k, v in inproc.items() if k != "expected"},
         "summary": summary,

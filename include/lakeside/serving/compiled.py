@@ -564,17 +564,6 @@ def new_session(onnx_bytes: bytes):
     return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def session_options():
-    """The onnxruntime options of every compiled session (for loaders that take options)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return options
-
-
 def _features_step(pipeline):
     steps = getattr(pipeline, "steps", None)
     if not steps or len(steps) != 2:
@@ -618,7 +607,8 @@ def compile_pipeline(pipeline, holdout: pd.DataFrame) -> Compilation:
     except NotCompilable as error:
         return Compilation("none", str(error), estimator=_name_of(pipeline))
     except Exception as error:  # noqa: BLE001 - a converter's own failure: served by the pyfunc
-        return Compilation("none", f"no ONNX graph: {type(error).__name__}: {error}"[:500], estimator=_name_of(pipeline))
+        return Compilation("none", f"no ONNX graph: {type(error).__name__}: {error}"[:500],
+                           estimator=_name_of(pipeline))
     onnx_bytes = graph.model.SerializeToString()
     try:
         compiled = CompiledModel(pipeline, onnx_bytes)
