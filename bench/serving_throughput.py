@@ -409,20 +409,22 @@ def start_mlflow(workdir: Path, port: int, tracking_uri: str, workers: int) -> S
 
 def start_lakeside(workdir: Path, model: dict, tracking_uri: str, workers: int, name: str = "lakeside",
                    port: int | None = None) -> Server:
-    """Build the model's Bento (once) and start ``bentoml serve`` on it (``deploy.start_local``);
-    ``lakeside_pyfunc`` runs with ``LAKESIDE_SERVE_RUNTIME=pyfunc`` and a ``LAKESIDE_HOME`` of its
-    own (its server record), the same BentoML store."""
+    """Build the model's Bento and start ``bentoml serve`` on it (``deploy.start_local``);
+    ``lakeside_pyfunc`` runs with ``LAKESIDE_SERVE_RUNTIME=pyfunc`` and a ``LAKESIDE_HOME`` and
+    ``BENTOML_HOME`` of its own (its server record; its Prometheus files, which BentoML keeps in its
+    home and clears at start, so sharing one would mix the two servers' batching counters)."""
     from lakeside.serving import deploy
     from lakeside.serving.models import resolve
 
     ref = resolve(MODEL, "champion", tracking_uri)
-    with report.timed("import into the BentoML store and build the Bento"):
-        bento = deploy.build_bento(ref, "tabular", tracking_uri)
     if workers != 1:
         os.environ["BENTOML_CONFIG_OPTIONS"] = f"services.lakeside.workers={workers}"
     own = {} if name == "lakeside" else {"LAKESIDE_HOME": str(workdir / f"home-{name}"),
+                                         "BENTOML_HOME": str(workdir / f"bentoml-{name}"),
                                          "LAKESIDE_SERVE_RUNTIME": "pyfunc"}
     with _environment(own):
+        with report.timed(f"import into the BentoML store and build the Bento ({name})"):
+            bento = deploy.build_bento(ref, "tabular", tracking_uri)
         log_path = deploy.server_dir(MODEL) / "server.log"
         with report.timed(f"start bentoml serve {bento} ({name})"):
             try:
