@@ -132,6 +132,10 @@ class ServingSettings:
     inference_max_field_bytes: int
     inference_spill_dir: Path
     """Where a full inference queue spills (``$LAKESIDE_HOME/serving/inference``)."""
+    unknown_columns: str = "strict"
+    """``LAKESIDE_SERVE_UNKNOWN_COLUMNS``: ``strict`` (default) answers 422 for a column the
+    model does not take; ``lenient`` drops it and names it in the answer. Each endpoint is its
+    own server, so the policy is per endpoint: set it in the environment of the one deploy."""
 
 
 def _env_number(name: str, default: float, kind: type = float):
@@ -177,7 +181,15 @@ def serving() -> ServingSettings:
         inference_flush_records=_env_number("LAKESIDE_SERVE_INFERENCE_FLUSH_RECORDS", 1_000, int),
         inference_max_field_bytes=int(_env_number("LAKESIDE_SERVE_INFERENCE_MAX_FIELD_MB", 1) * 1024 * 1024),
         inference_spill_dir=home / "serving" / "inference",
+        unknown_columns=_choice("LAKESIDE_SERVE_UNKNOWN_COLUMNS", ("strict", "lenient"), "strict"),
     )
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
 
 # --- The Delta Lake Spark connector's jars ---------------------------------------------------
