@@ -185,6 +185,13 @@ def serving() -> ServingSettings:
     )
 
 
+def registry_replay() -> str:
+    """``LAKESIDE_REGISTRY_REPLAY``: ``bento`` (default) replays a version's logged request
+    against its built Bento before an alias moves to it; ``off`` skips that (tests of the
+    registry's bookkeeping only)."""
+    return _choice("LAKESIDE_REGISTRY_REPLAY", ("bento", "off"), "bento")
+
+
 def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
     value = (os.environ.get(name) or default).strip().lower()
     if value not in choices:
