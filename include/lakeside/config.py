@@ -132,6 +132,10 @@ class ServingSettings:
     inference_max_field_bytes: int
     inference_spill_dir: Path
     """Where a full inference queue spills (``$LAKESIDE_HOME/serving/inference``)."""
+    predict_in: str = "thread"
+    """``LAKESIDE_SERVE_PREDICT_IN``: ``thread`` (default) predicts in a thread of the server's
+    process; ``process`` in a process of its own, off the event loop's interpreter lock
+    (:mod:`lakeside.serving.worker`)."""
     unknown_columns: str = "strict"
     """``LAKESIDE_SERVE_UNKNOWN_COLUMNS``: ``strict`` (default) answers 422 for a column the
     model does not take; ``lenient`` drops it and names it in the answer. Each endpoint is its
@@ -182,6 +186,7 @@ def serving() -> ServingSettings:
         inference_max_field_bytes=int(_env_number("LAKESIDE_SERVE_INFERENCE_MAX_FIELD_MB", 1) * 1024 * 1024),
         inference_spill_dir=home / "serving" / "inference",
         unknown_columns=_choice("LAKESIDE_SERVE_UNKNOWN_COLUMNS", ("strict", "lenient"), "strict"),
+        predict_in=_choice("LAKESIDE_SERVE_PREDICT_IN", ("thread", "process"), "thread"),
     )
 
 

@@ -88,6 +88,11 @@ class TabularService(ModelService):
             batch_rows.observe(rows)
             batch_requests.observe(requests)
 
+        if self.settings.predict_in == "process":
+            from lakeside.serving import worker
+
+            return Live(model, AdaptiveBatcher(worker.predict, self.settings.max_batch_rows, observe,
+                                               executor=worker.start(model.ref.store_tag, model.ref.alias)))
         return Live(model, AdaptiveBatcher(model.predict, self.settings.max_batch_rows, observe))
 
     def retire(self, old: Live) -> None:

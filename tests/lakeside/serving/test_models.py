@@ -33,3 +33,25 @@ def test_a_flavour_that_cannot_take_missing_integers_is_refused_naming_field_and
         awkward.check(rows)
 
     assert (refused.value.status, refused.value.field, refused.value.row) == (422, "0", 1)
+
+
+def test_a_model_process_predicts_what_the_served_model_predicts(awkward):
+    import asyncio
+    import os
+
+    from lakeside.serving import worker
+    from lakeside.serving.batching import AdaptiveBatcher
+
+    rows = parse({"dataframe_records": [{"0": None, "7": 1.0}, {"0": 4, "7": 0.5}]}, awkward.signature, 10)
+    pool = worker.start(awkward.ref.store_tag, "champion")
+    try:
+        batcher = AdaptiveBatcher(worker.predict, executor=pool)
+
+        async def two_requests():
+            return await asyncio.gather(batcher.predict(rows.columns, 2), batcher.predict(rows.columns, 2))
+
+        answers = asyncio.run(two_requests())
+        assert pool.submit(os.getpid).result() != os.getpid()
+    finally:
+        pool.shutdown()
+    assert answers == [pytest.approx([3.0, 4.5])] * 2
