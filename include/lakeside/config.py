@@ -132,6 +132,14 @@ class ServingSettings:
     inference_max_field_bytes: int
     inference_spill_dir: Path
     """Where a full inference queue spills (``$LAKESIDE_HOME/serving/inference``)."""
+    predict_in: str = "thread"
+    """``LAKESIDE_SERVE_PREDICT_IN``: ``thread`` (default) predicts in a thread of the server's
+    process; ``process`` in a process of its own, off the event loop's interpreter lock
+    (:mod:`lakeside.serving.worker`)."""
+    unknown_columns: str = "strict"
+    """``LAKESIDE_SERVE_UNKNOWN_COLUMNS``: ``strict`` (default) answers 422 for a column the
+    model does not take; ``lenient`` drops it and names it in the answer. Each endpoint is its
+    own server, so the policy is per endpoint: set it in the environment of the one deploy."""
     runtime: str = "auto"
     """``LAKESIDE_SERVE_RUNTIME``: ``auto`` (a version's verified compiled form in onnxruntime when it
     has one, else its pyfunc) or ``pyfunc`` (always the pyfunc)."""
@@ -180,18 +188,24 @@ def serving() -> ServingSettings:
         inference_flush_records=_env_number("LAKESIDE_SERVE_INFERENCE_FLUSH_RECORDS", 1_000, int),
         inference_max_field_bytes=int(_env_number("LAKESIDE_SERVE_INFERENCE_MAX_FIELD_MB", 1) * 1024 * 1024),
         inference_spill_dir=home / "serving" / "inference",
-        runtime=_serve_runtime(env("LAKESIDE_SERVE_RUNTIME")),
+        unknown_columns=_choice("LAKESIDE_SERVE_UNKNOWN_COLUMNS", ("strict", "lenient"), "strict"),
+        predict_in=_choice("LAKESIDE_SERVE_PREDICT_IN", ("thread", "process"), "thread"),
+        runtime=_choice("LAKESIDE_SERVE_RUNTIME", ("auto", "pyfunc"), "auto"),
     )
 
 
-SERVE_RUNTIMES = ("auto", "pyfunc")
+def registry_replay() -> str:
+    """``LAKESIDE_REGISTRY_REPLAY``: ``bento`` (default) replays a version's logged request
+    against its built Bento before an alias moves to it; ``off`` skips that (tests of the
+    registry's bookkeeping only)."""
+    return _choice("LAKESIDE_REGISTRY_REPLAY", ("bento", "off"), "bento")
 
 
-def _serve_runtime(raw: str | None) -> str:
-    runtime = (raw or "auto").strip().lower()
-    if runtime not in SERVE_RUNTIMES:
-        raise ValueError(f"LAKESIDE_SERVE_RUNTIME must be one of {SERVE_RUNTIMES}, got {raw!r}")
-    return runtime
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
 
 # --- The Delta Lake Spark connector's jars ---------------------------------------------------
