@@ -222,9 +222,13 @@ def register_model(args: argparse.Namespace, workdir: Path, tracking_uri: str) -
             found = search(pinned, TARGET, time_budget_s=args.budget, families=[args.family], experiment=experiment,
                            exclude=LEAKAGE, ordinals={"grade": tuple("ABCDEFG")}, seed=args.seed,
                            max_trials_per_family=args.trials, cv_folds=3)
-        version = register_challenger(found.best_model_uri, MODEL, tags={"family": found.best_family})
-        with report.timed("compile and verify on the whole holdout (lakeside.retrain.compile_registered)"):
-            compile_registered(MODEL, version, pinned.to_dict(), TARGET)
+        def compile_it(name: str, version: str) -> None:
+            with report.timed("compile and verify on the whole holdout (lakeside.retrain.compile_registered)"):
+                compile_registered(name, version, pinned.to_dict(), TARGET)
+
+        with report.timed("register (with the compiled form, then the replay of its logged request)"):
+            version = register_challenger(found.best_model_uri, MODEL, tags={"family": found.best_family},
+                                          service_kind="tabular", prepare=compile_it)
         promote(MODEL, version)
         log(f"registered {MODEL} version {version} ({found.best_family}, holdout {found.best_holdout})")
     else:

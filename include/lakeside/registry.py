@@ -82,7 +82,7 @@ class GateDecision:
 
 
 def register_challenger(model_uri: str, name: str, tags: dict[str, Any] | None = None,
-                        service_kind: str | None = None) -> str:
+                        service_kind: str | None = None, prepare=None) -> str:
     """Register ``model_uri`` as a new version of ``name`` and point ``challenger`` at it.
 
     ``service_kind`` (``tabular``, ``pyfunc``, ``image``) becomes the registered model's tag
@@ -92,6 +92,10 @@ def register_challenger(model_uri: str, name: str, tags: dict[str, Any] | None =
     logged request is replayed against its Bento before the alias moves; a failure
     (:class:`~lakeside.serving.replay.ReplayFailed`) leaves the version registered, tagged with
     the reason, and the alias where it was.
+
+    ``prepare(name, version)``, when given, runs once the version is registered and before the
+    replay (e.g. :func:`lakeside.retrain.compile_registered`, so the replayed Bento holds the
+    version's compiled form).
     """
     import mlflow
 
@@ -105,6 +109,8 @@ def register_challenger(model_uri: str, name: str, tags: dict[str, Any] | None =
     client = _client()
     if service_kind:
         client.set_registered_model_tag(name, SERVICE_KIND_TAG, service_kind)
+    if prepare is not None:
+        prepare(name, version)
     ensure_replayed(name, version)
     client.set_registered_model_alias(name, CHALLENGER, version)
     return version

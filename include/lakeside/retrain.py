@@ -92,7 +92,9 @@ def train(use_case: str | UseCase, pinned: dict, params: dict | None = None, see
 
 
 def register(use_case: str | UseCase, found: dict, pinned: dict) -> str:
-    """Register the trained model as a new version with alias ``challenger``; returns the version."""
+    """Register the trained model as a new version with alias ``challenger``; returns the version.
+    A tabular version gets its compiled form first (:func:`compile_registered`), so the Bento its
+    registration replays against (and deploy serves) holds it."""
     from lakeside.registry import register_challenger
 
     case = usecases.get(use_case)
@@ -100,10 +102,12 @@ def register(use_case: str | UseCase, found: dict, pinned: dict) -> str:
     tags = {"use_case": case.name, "snapshot_table": pinned["table"], "snapshot_version": str(pinned["version"]),
             "run_id": found.get("run_id", ""), "search_run_id": found.get("parent_run_id", ""),
             "family": found.get("family", ""), **{f"snapshot_{k}": v for k, v in pinned.get("split", {}).items()}}
-    version = register_challenger(found["model_uri"], name=model_name(case), tags=tags, service_kind=case.service)
-    if case.service == "tabular":
-        compile_registered(model_name(case), version, pinned, case.target)
-    return version
+
+    def compile_it(name: str, version: str) -> None:
+        compile_registered(name, version, pinned, case.target)
+
+    return register_challenger(found["model_uri"], name=model_name(case), tags=tags, service_kind=case.service,
+                               prepare=compile_it if case.service == "tabular" else None)
 
 
 def compile_registered(name: str, version: str, pinned: dict, target: str | None) -> dict:

@@ -259,29 +259,37 @@ def test_the_classifier_answers_the_same_classes_through_onnx_and_pyfunc(registe
 
 
 def test_the_service_answers_through_onnx_and_says_so(registered, rows, tmp_path_factory):
-    from starlette.testclient import TestClient
+    """The service instance itself (its ASGI app is built once per process, by test_service)."""
+    import asyncio
 
     from lakeside.serving.service import TabularService
 
     version, pipeline, _ = registered[MODEL]
     frame = served_frame(features_of(training_rows(30, seed=5), "regression"))
-    body = {"dataframe_split": {"columns": list(frame.columns),
-                                "data": [list(r) for r in zip(*request_columns(frame).values())]}}
+    columns = list(frame.columns)
+    data = [list(r) for r in zip(*request_columns(frame).values())]
+
+    async def ask():
+        service = TabularService.inner()
+        try:
+            many = await service.invocations(dataframe_split={"columns": columns, "data": data})
+            one = await service.invocations(dataframe_records=[dict(zip(columns, data[0]))])
+            return service.describe(), many, one
+        finally:
+            service.shutdown()
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LAKESIDE_HOME", str(tmp_path_factory.mktemp("compiled-home")))
         patch.setenv("LAKESIDE_SERVE_MODEL", MODEL)
         patch.setenv("LAKESIDE_SERVE_INFERENCE_LOG", "false")
-        with TestClient(TabularService.to_asgi(), raise_server_exceptions=False) as client:
-            described = client.get("/model").json()
-            answer = client.post("/invocations", json=body)
-            single = client.post("/invocations", json={"dataframe_records": [
-                dict(zip(body["dataframe_split"]["columns"], body["dataframe_split"]["data"][0]))]})
+        described, many, one = asyncio.run(ask())
 
     assert described["runtime"] == "onnx" and described["version"] == version
-    assert answer.status_code == 200, answer.text
+    assert many.status_code == 200, many.body
+    assert many.headers["x-model-version"] == version
     expected = pipeline.predict(frame)
-    assert np.abs(np.array(answer.json()["predictions"]) - expected).max() <= 1e-6
-    assert single.json()["predictions"] == pytest.approx([expected[0]], abs=1e-6)
+    assert np.abs(np.array(json.loads(many.body)["predictions"]) - expected).max() <= 1e-6
+    assert json.loads(one.body)["predictions"] == pytest.approx([expected[0]], abs=1e-6)
 
 
 def test_a_failing_compilation_leaves_the_registration_alone(registered):
