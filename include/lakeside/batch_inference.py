@@ -30,6 +30,10 @@ _SPARK_TYPES = {"double": "double", "float": "double", "long": "bigint", "intege
                 "boolean": "boolean"}
 
 
+PREDICTION_COLUMNS = ("prediction", "model_version", "source_version", "date", "scored_at")
+"""The columns of ``predictions.<model>`` besides the source's key."""
+
+
 class MissingInputColumns(ValueError):
     """The source table lacks input columns of the model's signature."""
 
@@ -101,7 +105,8 @@ def score(spark: SparkSession, lake: Lake, model: ScoringModel, source: str, key
     target = lake.table(predictions_table(model.name))
     written = target.replace_where(f"date = '{day.isoformat()}'", scored, partition_by=["date"],
                                    metadata={"model": model.name, "model_version": model.version,
-                                             "source": source, "source_version": str(version)})
+                                             "source": source, "source_version": str(version),
+                                             "date": day.isoformat()})
     rows = target.read(version=written).filter(F.col("date") == F.lit(day)).count()
     return {"model": model.name, "alias": model.alias, "model_version": model.version, "source": source,
             "source_version": version, "date": day.isoformat(), "rows": rows,

@@ -48,6 +48,12 @@ def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):
             for table in pipe.tables:
                 if not table.startswith("quarantine."):
                     assert re.search(rf"{re.escape(table)} +version +\d+ +rows: delta-rs +[1-9]", output), table
+        # the champion scored every ingested day of silver.loans, and monitoring judged the last one
+        silver = re.search(r"silver\.loans +version +\d+ +rows: delta-rs +(\d+)", output)
+        scored = re.search(r"predictions\.loans_int_rate +version +\d+ +rows: delta-rs +(\d+)", output)
+        assert silver and scored and scored[1] == silver[1], output[-3000:]
+        assert re.search(r"monitoring\.drift_metrics +version +\d+ +rows: delta-rs +[1-9]", output), output[-3000:]
+        assert re.search(r"monitoring\.table_health +version +\d+ +rows: delta-rs +[1-9]", output), output[-3000:]
         # the weekly export landed on the Monday only: one version, the catalogue less its few bad rows
         weekly = re.search(r"silver\.weekly_sales +version +(\d+) +rows: delta-rs +(\d+)", output)
         assert weekly and weekly[1] == "0" and 780 <= int(weekly[2]) <= 811, output[-3000:]

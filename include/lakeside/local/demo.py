@@ -152,11 +152,32 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
         with step(f"{case.retrain_dag_id} {day} (search budget {budget}s, MLflow {uri})"):
             airflow(env, "dags", "test", case.retrain_dag_id, day, "-c", conf,
                     log=logs / f"{case.retrain_dag_id}-{day}.log")
+    score_and_monitor(env, logs, cases, plan)
     if any(unit.gold for unit in [*cases, *pipelines]):
         last = list(plan)[-1] if plan else "2024-01-01"
         with step("refresh_dashboards (gold.duckdb for `make bi`)"):
             airflow(env, "dags", "test", "refresh_dashboards", last, log=logs / "refresh_dashboards.log")
     return uri
+
+
+def score_and_monitor(env: dict[str, str], logs: Path, cases: list[UseCase], plan: dict[str, list[str]]) -> None:
+    """The ``batch_inference`` DAG for every day the demo ingested a scored source (its
+    predictions then cover the silver table), then ``monitoring`` for the last day. Both DAGs
+    span every use case declaring them, so they run only when the demo trained all of those."""
+    scored = [case for case in usecases.all_use_cases() if case.batch_inference]
+    trained = {case.name for case in cases}
+    if not scored or not {case.name for case in scored} <= trained:
+        return
+    sources = {case.silver_source for case in scored}
+    days = [day for day, ingested in plan.items() if sources & set(ingested)]
+    for day in days:
+        with step(f"batch_inference {day}"):
+            airflow(env, "dags", "test", "batch_inference", day, "-c", json.dumps({"day": day}),
+                    log=logs / f"batch_inference-{day}.log")
+    monitored = {case.name for case in usecases.all_use_cases() if case.service == "tabular"}
+    if days and monitored <= trained:
+        with step(f"monitoring {days[-1]}"):
+            airflow(env, "dags", "test", "monitoring", days[-1], log=logs / f"monitoring-{days[-1]}.log")
 
 
 def gold_after_ingest(units: list[UseCase | Pipeline], sources: list[str]) -> list[UseCase | Pipeline]:
@@ -222,6 +243,10 @@ def tables_summary(cases: list[UseCase], pipelines: list[Pipeline] = ()) -> str:
     names = [f"{layer}.{source}" for source in sources for layer in ("bronze", "silver", "quarantine")]
     names += [name for case in cases for name in case.reference_tables]
     names += [name for pipe in pipelines for name in pipe.tables]
+    names += [f"predictions.{case.model_name}" for case in cases if case.batch_inference]
+    names += [f"inference.{case.model_name}" for case in cases]
+    names += ["monitoring.table_health", "monitoring.profile_metrics", "monitoring.drift_metrics",
+              "monitoring.alerts"]
     lines = [f"Tables under {config.lake_root}:"]
     for name in dict.fromkeys(names):
         table = embedded.table(name)

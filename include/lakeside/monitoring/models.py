@@ -91,29 +91,59 @@ def recent_requests(model: str, lake: Lake, days: list[dt.date], inputs: list[st
             continue
         frame = pd.DataFrame(rows.columns)
         answer = json.loads(response) if response else None
-        predictions = answer.get("predictions") if isinstance(answer, dict) else answer
+        predictions = _answered_predictions(answer)
         if isinstance(predictions, list) and len(predictions) == len(frame):
             frame[PREDICTION] = _flat(predictions)
         frames.append(frame.reindex(columns=[*inputs, PREDICTION]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*inputs, PREDICTION])
 
 
-def batch_predictions(model: str, lake: Lake, days: list[dt.date]) -> pd.Series:
-    from lakeside.batch_inference import predictions_table
+def batch_predictions(model: str, lake: Lake, days: list[dt.date], inputs: list[str]) -> pd.DataFrame:
+    """The batch predictions of ``days`` with the input rows they scored: the source table and
+    its version come from each day's commit (``source``, ``source_version``), joined on the key."""
+    from lakeside.batch_inference import PREDICTION_COLUMNS, predictions_table
 
     table = lake.table(predictions_table(model))
     if not table.exists():
-        return pd.Series([], dtype=float, name=PREDICTION)
+        return pd.DataFrame(columns=[*inputs, PREDICTION])
     frame = table.to_arrow().to_pandas()
-    return frame.loc[frame["date"].isin(days), PREDICTION].reset_index(drop=True)
+    frame = frame[frame["date"].isin(days)]
+    key = [c for c in frame.columns if c not in PREDICTION_COLUMNS]
+    parts = []
+    for (source, version), scored in _scored_sources(table, frame).items():
+        source_table = lake.table(source)
+        if not key or not source_table.exists():
+            parts.append(scored)
+            continue
+        source_rows = source_table.to_arrow(version=version)
+        wanted = [c for c in dict.fromkeys([*key, *inputs]) if c in source_rows.column_names]
+        rows = source_rows.select(wanted).to_pandas()
+        parts.append(scored.merge(rows.drop_duplicates(key), on=key, how="left"))
+    if not parts:
+        return pd.DataFrame(columns=[*inputs, PREDICTION])
+    return pd.concat(parts, ignore_index=True).reindex(columns=[*inputs, PREDICTION])
+
+
+def _scored_sources(table, frame: pd.DataFrame) -> dict[tuple[str | None, int | None], pd.DataFrame]:
+    """The rows of ``frame`` by the (source table, version) their day's commit names."""
+    sources: dict[str, tuple[str | None, int | None]] = {}
+    for commit in reversed(table.history()):
+        day, source = commit.metadata.get("date"), commit.metadata.get("source")
+        if day and source:
+            version = commit.metadata.get("source_version")
+            sources[str(day)] = (source, int(version) if version not in (None, "") else None)
+    groups: dict[tuple[str | None, int | None], list[pd.DataFrame]] = {}
+    for day, rows in frame.groupby(frame["date"].astype(str)):
+        groups.setdefault(sources.get(day[:10], (None, None)), []).append(rows)
+    return {where: pd.concat(parts) for where, parts in groups.items()}
 
 
 def samples(model: str, lake: Lake, day: dt.date, window_days: int) -> Samples:
     baseline, facts = champion_baseline(model, lake)
     days = [day - dt.timedelta(days=n) for n in range(window_days)]
     requests = recent_requests(model, lake, days, facts["inputs"])
-    batch = batch_predictions(model, lake, days)
-    recent = pd.concat([requests, pd.DataFrame({PREDICTION: batch})], ignore_index=True) if len(batch) else requests
+    batch = batch_predictions(model, lake, days, facts["inputs"])
+    recent = pd.concat([requests, batch], ignore_index=True) if len(batch) else requests
     facts.update({"request_rows": len(requests), "batch_rows": len(batch), "window_start": min(days).isoformat()})
     return Samples(baseline, recent, [*facts["inputs"], PREDICTION], facts)
 
@@ -162,6 +192,21 @@ def _typed_profiles(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     statistics = ["mean", "std", "min", "max", *[f"p{round(q * 100):02d}" for q in p.QUANTILES]]
     return frame.astype({name: "float64" for name in statistics})
+
+
+def _answered_predictions(answer) -> list | None:
+    """The predictions of an answer: a bare list, ``{"predictions": [...]}``, or the first
+    output of an Open Inference Protocol answer."""
+    if isinstance(answer, list):
+        return answer
+    if not isinstance(answer, dict):
+        return None
+    if "predictions" in answer:
+        return answer["predictions"]
+    outputs = answer.get("outputs")
+    if isinstance(outputs, list) and outputs and isinstance(outputs[0], dict):
+        return outputs[0].get("data")
+    return None
 
 
 def _flat(predictions) -> list:

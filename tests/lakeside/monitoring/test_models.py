@@ -102,3 +102,23 @@ def test_a_new_snapshot_is_compared_with_the_champion_s(lake):
     assert not any(message.startswith("rooms") for message in moved["drifted"])
     assert same["drifted"] == [] and same["champion"] == moved["champion"]
     assert models.snapshot_drift("never_registered_model", "silver.things", 0, lake) == {"drifted": [], "champion": None}
+
+
+def test_a_day_of_batch_predictions_is_judged_on_the_rows_it_scored(lake):
+    day = dt.date(2024, 1, 6)
+    scored = things(400, seed=6, size_shift=1.0).assign(id=range(5000, 5400))
+    lake.table("silver.scored_things").overwrite(scored)
+    predictions = scored[["id"]].assign(
+        prediction=tiny.linear_prediction(scored[["size", "rooms"]].values.tolist(), 2.0), model_version="1",
+        source_version=0, date=day, scored_at=pd.Timestamp(day, tz="UTC"))
+    lake.table(f"predictions.{MODEL}").replace_where(
+        f"date = '{day}'", predictions, partition_by=["date"],
+        metadata={"model": MODEL, "source": "silver.scored_things", "source_version": "0", "date": day.isoformat()})
+
+    rows = models.batch_predictions(MODEL, lake, [day], ["size", "rooms"])
+    finding = models.monitor(MODEL, lake, day, THRESHOLDS)
+
+    assert len(rows) == 400
+    assert rows["size"].tolist() == pytest.approx(scored["size"].tolist())
+    assert finding.recent_rows == 400
+    assert any(message.startswith("size PSI ") for message in finding.drifted)
