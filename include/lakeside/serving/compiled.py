@@ -434,29 +434,10 @@ def _sklearn_forest(estimator, n_features: int) -> Graph:
 
 
 def _hist_gradient_boosting(estimator, n_features: int) -> Graph:
-    """Its trees (``_predictors``: scikit-learn exposes them no other way; skl2onnx reads the same)
-    on the raw doubles, plus the baseline, through the loss's link."""
-    classification = hasattr(estimator, "classes_")
-    loss = estimator.loss
-    if not classification and loss not in ("squared_error", "absolute_error", "quantile"):
-        raise NotCompilable(f"HistGradientBoostingRegressor with loss {loss!r}")
-    if getattr(estimator, "is_categorical_", None) is not None and np.any(estimator.is_categorical_):
-        raise NotCompilable("HistGradientBoosting with categorical features")
-    per_iteration = estimator._predictors
-    n_targets = len(per_iteration[0])
-    trees = _Trees(n_targets)
-    for iteration in per_iteration:
-        for target, predictor in enumerate(iteration):
-            nodes = predictor.nodes
-            values = np.zeros((len(nodes), n_targets))
-            values[:, target] = nodes["value"]
-            leaf = nodes["is_leaf"].astype(bool)
-            left = np.where(leaf, -1, nodes["left"].astype("int64"))
-            right = np.where(leaf, -1, nodes["right"].astype("int64"))
-            trees.add(nodes["feature_idx"], nodes["num_threshold"], left, right, values)
-    link = "identity" if not classification else ("sigmoid" if n_targets == 1 else "softmax")
-    return _tree_ensemble(trees, n_features, base=np.asarray(estimator._baseline_prediction).reshape(-1),
-                          link=link, classification=classification)
+    """Not compiled: scikit-learn keeps HistGradientBoosting's trees and baseline in private
+    attributes only (``_predictors``, ``_baseline_prediction``), and Lakeside uses no library's
+    private API; such a model is served by its pyfunc."""
+    raise NotCompilable("HistGradientBoosting keeps its trees in private attributes only; served by its pyfunc")
 
 
 def _lightgbm(estimator, n_features: int) -> Graph:

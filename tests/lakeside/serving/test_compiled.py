@@ -37,7 +37,7 @@ PARAMS = {
     "svr": {"C": 3.0, "epsilon": 0.1, "gamma": 0.05},
 }
 CASES = [(task, name) for task in TARGETS for name, family in FAMILIES.items()
-         if family.engine == "sklearn" and family.supports(task)]
+         if family.engine == "sklearn" and family.supports(task) and name != "hist_gradient_boosting"]
 
 
 def training_rows(rows: int = 300, seed: int = 1) -> pd.DataFrame:
@@ -194,12 +194,21 @@ def served_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{c: pd.to_datetime(frame[c]) for c in DATES})
 
 
+def test_hist_gradient_boosting_falls_back_to_its_pyfunc_naming_why(rows):
+    pipeline = fitted("regression", "hist_gradient_boosting", rows)
+
+    result = compile_pipeline(pipeline, features_of(rows[1], "regression"))
+
+    assert result.runtime == "none"
+    assert "private attributes" in result.reason
+
+
 @pytest.fixture(scope="module")
 def registered(mlflow_server, rows):
     mlflow.set_tracking_uri(mlflow_server)
     train, holdout = rows
     out = {}
-    for name, task, family in ((MODEL, "regression", "hist_gradient_boosting"), (CLASSIFIER, "binary", "logistic")):
+    for name, task, family in ((MODEL, "regression", "lightgbm"), (CLASSIFIER, "binary", "logistic")):
         pipeline = fitted(task, family, rows)
         features = served_frame(features_of(train, task))
         version = log_and_register(pipeline.fit(features, train[TARGETS[task]]), features, name)
