@@ -132,6 +132,18 @@ class ServingSettings:
     inference_max_field_bytes: int
     inference_spill_dir: Path
     """Where a full inference queue spills (``$LAKESIDE_HOME/serving/inference``)."""
+    split: str | None = None
+    """``LAKESIDE_SERVE_SPLIT``: traffic weights per alias, e.g. ``champion=90,challenger=10``; wins over
+    the registered model's tag ``lakeside.traffic_split``. Unset (and no tag): the alias alone."""
+    shadow_share: float = 0.0
+    """``LAKESIDE_SERVE_SHADOW_SHARE``: share of requests (0..1) the shadow alias also scores, off the
+    request path (default 0: no shadow)."""
+    shadow_alias: str = "challenger"
+    """``LAKESIDE_SERVE_SHADOW_ALIAS``: which alias shadows (default ``challenger``)."""
+    shadow_timeout_s: float = 5.0
+    """``LAKESIDE_SERVE_SHADOW_TIMEOUT_S``: a shadow prediction taking longer is recorded as timed out."""
+    shadow_queue: int = 1000
+    """``LAKESIDE_SERVE_SHADOW_QUEUE``: shadow requests waiting at most; past it they are dropped and counted."""
 
 
 def _env_number(name: str, default: float, kind: type = float):
@@ -177,7 +189,19 @@ def serving() -> ServingSettings:
         inference_flush_records=_env_number("LAKESIDE_SERVE_INFERENCE_FLUSH_RECORDS", 1_000, int),
         inference_max_field_bytes=int(_env_number("LAKESIDE_SERVE_INFERENCE_MAX_FIELD_MB", 1) * 1024 * 1024),
         inference_spill_dir=home / "serving" / "inference",
+        split=env("LAKESIDE_SERVE_SPLIT") or None,
+        shadow_share=_share("LAKESIDE_SERVE_SHADOW_SHARE"),
+        shadow_alias=env("LAKESIDE_SERVE_SHADOW_ALIAS") or "challenger",
+        shadow_timeout_s=_env_number("LAKESIDE_SERVE_SHADOW_TIMEOUT_S", 5.0),
+        shadow_queue=_env_number("LAKESIDE_SERVE_SHADOW_QUEUE", 1000, int),
     )
+
+
+def _share(name: str) -> float:
+    share = _env_number(name, 0.0)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"{name} must be a share between 0 and 1, got {share}")
+    return share
 
 
 # --- The Delta Lake Spark connector's jars ---------------------------------------------------
