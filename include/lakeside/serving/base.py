@@ -119,7 +119,7 @@ class ModelService:
         self.shadow: shadow.ShadowScorer | None = None
         if self.settings.shadow_share > 0:
             self.shadow = shadow.ShadowScorer(shadow.active_log, self.settings.shadow_timeout_s,
-                                              self.settings.shadow_queue)
+                                              self.settings.shadow_queue, self.settings.max_batch_rows)
         self._arrange(starting=True)
         self._stop = threading.Event()
         if self.settings.watch_s > 0 and self.tracking_uri:
@@ -159,9 +159,10 @@ class ModelService:
         return self.live if alias == self.settings.alias else self.lanes.get(alias, self.live)
 
     def answered(self, live: Live, started: float, predictions: Any, rows: int,
-                 score: Callable[[ServedModel], Any]) -> None:
+                 score: Callable[[ServedModel], Any], columns: dict[str, list[Any]] | None = None) -> None:
         """Count a predicted request for its version and, with shadow scoring, offer its share to
-        the shadow alias (``score(model)`` predicts the same input; never awaited)."""
+        the shadow alias (``score(model)`` predicts the same input; never awaited). ``columns``:
+        the rows, when ``model.predict(columns)`` scores them (shadow requests are then batched)."""
         elapsed = time.perf_counter() - started
         ref = live.model.ref
         answered_requests.labels(model=ref.name, version=ref.version, alias=ref.alias or "").inc()
@@ -174,7 +175,7 @@ class ModelService:
         request = current_request.get()
         self.shadow.offer(shadow.ShadowJob(
             request[0] if request else uuid.uuid4().hex[:16], dt.datetime.now(dt.timezone.utc), rows, ref,
-            predictions, elapsed * 1000, lane.model, score))
+            predictions, elapsed * 1000, lane.model, score, columns))
 
     def refuse(self, error: PayloadError, live: Live) -> JSONResponse:
         rejected.labels(status=str(error.status)).inc()

@@ -61,7 +61,7 @@ class TabularService(ModelService):
             return self.refuse(error, live)
         started = time.perf_counter()
         predictions = await live.runner.predict(rows.columns, rows.count)
-        self.answered(live, started, predictions, rows.count, lambda model: model.predict(rows.columns))
+        self.answered(live, started, predictions, rows.count, lambda model: model.predict(rows.columns), rows.columns)
         answer = predictions if rows.shape == LEGACY_SPLIT else {"predictions": predictions}
         return JSONResponse(answer, headers=live.headers)
 

@@ -3,10 +3,12 @@ default), off the request path, and both answers are recorded side by side.
 
 The service answers its caller with the primary's predictions first and then only *offers* the
 request to :class:`ShadowScorer` (``put_nowait`` on a bounded queue: a full queue drops the
-request and counts it). One worker thread takes the requests in turn and runs the shadow model
-in its own prediction thread, waiting at most ``timeout_s``: a shadow that raises is recorded
-with its error, one that hangs is recorded as timed out (and later requests queue behind it
-until the queue drops them). Nothing of this is awaited by a request.
+request and counts it). One worker thread takes the requests and runs the shadow model in its
+own prediction thread, waiting at most ``timeout_s``: a shadow that raises is recorded with its
+error, one that hangs is recorded as timed out (and later requests queue behind it until the
+queue drops them). Nothing of this is awaited by a request. Tabular requests waiting together
+(jobs with ``columns``) are predicted in one call, as the primary's adaptive batches are; each
+one's ``shadow_latency_ms`` is that call's time.
 
 Records go to ``inference.<model>_shadow`` (:func:`lakeside.shadow_evidence.table_name`) through
 :class:`ShadowLog`, the inference log's writer (batched appends, spill on failure). Columns:
@@ -81,6 +83,9 @@ class ShadowJob:
     primary_latency_ms: float
     shadow: ServedModel
     score: Callable[[ServedModel], Any]
+    columns: dict[str, list[Any]] | None = None
+    """The checked rows column-wise, when ``shadow.predict(columns)`` can score them (then
+    waiting jobs are predicted together)."""
 
 
 @dataclass(frozen=True)
@@ -121,9 +126,11 @@ class ShadowLog(InferenceLog):
 class ShadowScorer:
     """A bounded queue of shadow jobs and the worker thread that scores them."""
 
-    def __init__(self, sink: Callable[[], Any], timeout_s: float = 5.0, max_queue: int = 1000) -> None:
+    def __init__(self, sink: Callable[[], Any], timeout_s: float = 5.0, max_queue: int = 1000,
+                 max_batch_rows: int = 1024) -> None:
         self._sink = sink
         self.timeout_s = timeout_s
+        self.max_batch_rows = max_batch_rows
         self._queue: queue.Queue[ShadowJob | None] = queue.Queue(max_queue)
         self._predict = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeside-shadow-predict")
         self._thread = threading.Thread(target=self._run, name="lakeside-shadow", daemon=True)
@@ -157,30 +164,65 @@ class ShadowScorer:
             job = self._queue.get()
             if job is None:
                 return
+            batch, stop = self._gather(job)
             try:
-                self._score(job)
+                self._score(batch)
             except Exception:  # noqa: BLE001 - the worker must outlive any one job
                 log.exception("shadow scoring of request %s failed", job.request_id)
+            if stop:
+                return
 
-    def _score(self, job: ShadowJob) -> None:
+    def _gather(self, first: ShadowJob) -> tuple[list[ShadowJob], bool]:
+        """``first`` and the jobs waiting that can be predicted with it in one call; whether the
+        stop sign came. A job that cannot join waits for the next turn."""
+        if first.columns is None:
+            return [first], False
+        batch, rows = [first], first.rows
+        while rows < self.max_batch_rows:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            if job.columns is None or job.shadow is not first.shadow or list(job.columns) != list(first.columns):
+                self._score([job])
+                continue
+            batch.append(job)
+            rows += job.rows
+        return batch, False
+
+    def _score(self, batch: list[ShadowJob]) -> None:
         started = time.perf_counter()
-        future = self._predict.submit(job.score, job.shadow)
-        predictions, error = None, None
+        if len(batch) == 1:
+            future = self._predict.submit(batch[0].score, batch[0].shadow)
+        else:
+            merged = {name: [value for job in batch for value in job.columns[name]] for name in batch[0].columns}
+            future = self._predict.submit(batch[0].shadow.predict, merged)
+        answers, error = [None] * len(batch), None
         try:
             predictions = future.result(timeout=self.timeout_s)
             outcome = "scored"
+            if len(batch) == 1:
+                answers = [predictions]
+            else:
+                edges = [0]
+                for job in batch:
+                    edges.append(edges[-1] + job.rows)
+                answers = [list(predictions[a:b]) for a, b in zip(edges, edges[1:])]
         except concurrent.futures.TimeoutError:
             future.cancel()
             error, outcome = f"timeout: no answer within {self.timeout_s:g} s", "timeout"
         except Exception as failure:  # noqa: BLE001 - a failing shadow is a finding, not an outage
             error, outcome = f"{type(failure).__name__}: {failure}"[:2000], "error"
         elapsed = time.perf_counter() - started
-        self._count(job, outcome)
-        if outcome == "scored":
-            shadow_latency.labels(model=job.primary.name, version=job.shadow.ref.version).observe(elapsed)
         sink = self._sink()
-        if sink is not None:
-            sink.record(ShadowRecord(job, predictions, elapsed * 1000, error))
+        for job, answer in zip(batch, answers):
+            self._count(job, outcome)
+            if outcome == "scored":
+                shadow_latency.labels(model=job.primary.name, version=job.shadow.ref.version).observe(elapsed)
+            if sink is not None:
+                sink.record(ShadowRecord(job, answer, elapsed * 1000, error))
 
     def _count(self, job: ShadowJob, outcome: str) -> None:
         self.counts[outcome] += 1

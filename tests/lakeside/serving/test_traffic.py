@@ -173,3 +173,35 @@ def test_the_gate_file_s_shadow_section_is_checked():
                            ({"max_latency": 2}, "unknown keys in shadow"), ([], "must be an object")]:
         with pytest.raises(registry.InvalidThresholdsError, match=complaint):
             registry.validate_thresholds({**base, "shadow": bad})
+
+
+def test_tabular_shadow_requests_waiting_together_are_predicted_in_one_call():
+    release, entered, calls = threading.Event(), threading.Event(), []
+    model = ServedModel(ModelRef("m_traffic", "4", "challenger"), pyfunc=None, signature=None)
+
+    def predict(columns):
+        calls.append(len(columns["x"]))
+        entered.set()
+        release.wait(30)
+        return [10 * x for x in columns["x"]]
+
+    model.predict = predict
+    sink = Sink()
+    scorer = ShadowScorer(lambda: sink, timeout_s=30, max_queue=10)
+    try:
+        for number, xs in enumerate([[1], [2, 3], [4], [5, 6, 7]]):
+            columns = {"x": xs}
+            scorer.offer(ShadowJob(f"b{number}", NOW, len(xs), CHAMPION, xs, 1.0, model,
+                                   lambda m, columns=columns: m.predict(columns), columns))
+            assert entered.wait(30)
+        release.set()
+        deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+        while len(sink.records) < 4 and dt.datetime.now() < deadline:
+            sink.arrived.wait(0.05)
+    finally:
+        release.set()
+        scorer.close()
+
+    assert calls == [1, 6], "the first alone, the three that waited behind it together"
+    answers = {record.job.request_id: record.predictions for record in sink.records}
+    assert answers == {"b0": [10], "b1": [20, 30], "b2": [40], "b3": [50, 60, 70]}
