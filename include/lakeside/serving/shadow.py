@@ -6,9 +6,11 @@ request to :class:`ShadowScorer` (``put_nowait`` on a bounded queue: a full queu
 request and counts it). One worker thread takes the requests and runs the shadow model in its
 own prediction thread, waiting at most ``timeout_s``: a shadow that raises is recorded with its
 error, one that hangs is recorded as timed out (and later requests queue behind it until the
-queue drops them). Nothing of this is awaited by a request. Tabular requests waiting together
-(jobs with ``columns``) are predicted in one call, as the primary's adaptive batches are; each
-one's ``shadow_latency_ms`` is that call's time.
+queue drops them). Nothing of this is awaited by a request. Tabular requests (jobs with
+``columns``) are gathered for up to ``linger_s`` (nobody waits for them) and predicted in one
+call, as the primary's adaptive batches are; each one's ``shadow_latency_ms`` is that call's
+time. A pipeline's fixed cost per call is what a shadow costs the primary on a shared CPU, so
+few larger calls keep that cost near the share of rows shadowed.
 
 Records go to ``inference.<model>_shadow`` (:func:`lakeside.shadow_evidence.table_name`) through
 :class:`ShadowLog`, the inference log's writer (batched appends, spill on failure). Columns:
@@ -127,10 +129,11 @@ class ShadowScorer:
     """A bounded queue of shadow jobs and the worker thread that scores them."""
 
     def __init__(self, sink: Callable[[], Any], timeout_s: float = 5.0, max_queue: int = 1000,
-                 max_batch_rows: int = 1024) -> None:
+                 max_batch_rows: int = 1024, linger_s: float = 0.25) -> None:
         self._sink = sink
         self.timeout_s = timeout_s
         self.max_batch_rows = max_batch_rows
+        self.linger_s = linger_s
         self._queue: queue.Queue[ShadowJob | None] = queue.Queue(max_queue)
         self._predict = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeside-shadow-predict")
         self._thread = threading.Thread(target=self._run, name="lakeside-shadow", daemon=True)
@@ -174,13 +177,15 @@ class ShadowScorer:
 
     def _gather(self, first: ShadowJob) -> tuple[list[ShadowJob], bool]:
         """``first`` and the jobs waiting that can be predicted with it in one call; whether the
-        stop sign came. A job that cannot join waits for the next turn."""
+        stop sign came. A job that cannot join is scored on its own meanwhile."""
         if first.columns is None:
             return [first], False
         batch, rows = [first], first.rows
+        until = time.monotonic() + self.linger_s
         while rows < self.max_batch_rows:
+            remaining = until - time.monotonic()
             try:
-                job = self._queue.get_nowait()
+                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
             if job is None:
