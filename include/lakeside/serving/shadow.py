@@ -129,7 +129,7 @@ class ShadowScorer:
     """A bounded queue of shadow jobs and the worker thread that scores them."""
 
     def __init__(self, sink: Callable[[], Any], timeout_s: float = 5.0, max_queue: int = 1000,
-                 max_batch_rows: int = 1024, linger_s: float = 0.25) -> None:
+                 max_batch_rows: int = 1024, linger_s: float = 1.0) -> None:
         self._sink = sink
         self.timeout_s = timeout_s
         self.max_batch_rows = max_batch_rows
