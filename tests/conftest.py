@@ -23,6 +23,10 @@ os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="lakeside-tests-bentoml-")
 # land in its inference tables.
 os.environ["LAKESIDE_HOME"] = tempfile.mkdtemp(prefix="lakeside-tests-home-")
 os.environ["LAKESIDE_SERVE_WATCH_S"] = "0"
+# Replaying each registered version against its Bento costs ~30 s (a build and a `bentoml serve`):
+# tests/lakeside/serving/test_replay.py and the demo's end-to-end test replay; the rest of the
+# registrations skip it.
+os.environ["LAKESIDE_REGISTRY_REPLAY"] = "off"
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("LAKESIDE_SPARK_SHUFFLE_PARTITIONS", "2")

@@ -15,6 +15,7 @@ scoring, named.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -87,6 +88,7 @@ def score(spark: SparkSession, lake: Lake, model: ScoringModel, source: str, key
     """Extract the day's rows of ``source``, score them, replace the day in ``predictions.<model>``."""
     import mlflow
 
+    started = time.perf_counter()
     day = as_date(day)
     table = lake.table(source)
     version = table.version() if source_version is None else source_version
@@ -103,4 +105,5 @@ def score(spark: SparkSession, lake: Lake, model: ScoringModel, source: str, key
     rows = target.read(version=written).filter(F.col("date") == F.lit(day)).count()
     return {"model": model.name, "alias": model.alias, "model_version": model.version, "source": source,
             "source_version": version, "date": day.isoformat(), "rows": rows,
-            "table": predictions_table(model.name), "table_version": written}
+            "table": predictions_table(model.name), "table_version": written,
+            "seconds": round(time.perf_counter() - started, 3)}

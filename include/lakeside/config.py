@@ -132,6 +132,14 @@ class ServingSettings:
     inference_max_field_bytes: int
     inference_spill_dir: Path
     """Where a full inference queue spills (``$LAKESIDE_HOME/serving/inference``)."""
+    predict_in: str = "thread"
+    """``LAKESIDE_SERVE_PREDICT_IN``: ``thread`` (default) predicts in a thread of the server's
+    process; ``process`` in a process of its own, off the event loop's interpreter lock
+    (:mod:`lakeside.serving.worker`)."""
+    unknown_columns: str = "strict"
+    """``LAKESIDE_SERVE_UNKNOWN_COLUMNS``: ``strict`` (default) answers 422 for a column the
+    model does not take; ``lenient`` drops it and names it in the answer. Each endpoint is its
+    own server, so the policy is per endpoint: set it in the environment of the one deploy."""
     split: str | None = None
     """``LAKESIDE_SERVE_SPLIT``: traffic weights per alias, e.g. ``champion=90,challenger=10``; wins over
     the registered model's tag ``lakeside.traffic_split``. Unset (and no tag): the alias alone."""
@@ -189,12 +197,28 @@ def serving() -> ServingSettings:
         inference_flush_records=_env_number("LAKESIDE_SERVE_INFERENCE_FLUSH_RECORDS", 1_000, int),
         inference_max_field_bytes=int(_env_number("LAKESIDE_SERVE_INFERENCE_MAX_FIELD_MB", 1) * 1024 * 1024),
         inference_spill_dir=home / "serving" / "inference",
+        unknown_columns=_choice("LAKESIDE_SERVE_UNKNOWN_COLUMNS", ("strict", "lenient"), "strict"),
+        predict_in=_choice("LAKESIDE_SERVE_PREDICT_IN", ("thread", "process"), "thread"),
         split=env("LAKESIDE_SERVE_SPLIT") or None,
         shadow_share=_share("LAKESIDE_SERVE_SHADOW_SHARE"),
         shadow_alias=env("LAKESIDE_SERVE_SHADOW_ALIAS") or "challenger",
         shadow_timeout_s=_env_number("LAKESIDE_SERVE_SHADOW_TIMEOUT_S", 5.0),
         shadow_queue=_env_number("LAKESIDE_SERVE_SHADOW_QUEUE", 1000, int),
     )
+
+
+def registry_replay() -> str:
+    """``LAKESIDE_REGISTRY_REPLAY``: ``bento`` (default) replays a version's logged request
+    against its built Bento before an alias moves to it; ``off`` skips that (tests of the
+    registry's bookkeeping only)."""
+    return _choice("LAKESIDE_REGISTRY_REPLAY", ("bento", "off"), "bento")
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
 
 def _share(name: str) -> float:

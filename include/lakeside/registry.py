@@ -5,7 +5,10 @@
                     thresholds=load_thresholds("churn"))
     rollback("churn")
 
-Only MLflow aliases are used (``challenger``, ``champion``), never stages. Servers load
+Only MLflow aliases are used (``challenger``, ``champion``), never stages. A version without a
+signature is refused, at registration and at the gate; before an alias moves to a version, the
+request logged with it is replayed against its Bento and must be answered 200
+(:mod:`lakeside.serving.replay`). Servers load
 ``models:/<name>@champion``. The gate scores the challenger and the current champion on the
 same pinned holdout, so the comparison is fair even when the champion was trained on an older
 table version. Every promotion is appended to the registered model's tag
@@ -59,6 +62,10 @@ class InvalidThresholdsError(ValueError):
     """A thresholds file that is not valid JSON or not of the expected shape."""
 
 
+class MissingSignatureError(ValueError):
+    """A model without an input signature: its requests could not be checked, so it is not registered."""
+
+
 class NoPreviousChampionError(LookupError):
     """A rollback with no earlier champion to go back to."""
 
@@ -84,15 +91,26 @@ def register_challenger(model_uri: str, name: str, tags: dict[str, Any] | None =
 
     ``service_kind`` (``tabular``, ``pyfunc``, ``image``) becomes the registered model's tag
     ``lakeside.service_kind``, which deploy reads to pick the service class.
+
+    Refused (:class:`MissingSignatureError`) when the model has no signature. The version's
+    logged request is replayed against its Bento before the alias moves; a failure
+    (:class:`~lakeside.serving.replay.ReplayFailed`) leaves the version registered, tagged with
+    the reason, and the alias where it was.
     """
     import mlflow
 
+    from lakeside.serving.replay import ensure_replayed
+
+    if mlflow.models.get_model_info(model_uri).signature is None:
+        raise MissingSignatureError(f"{model_uri} has no signature, so {name} would take requests unchecked: log "
+                                    "it with one (mlflow.models.infer_signature) and an input example")
     registered = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in (tags or {}).items()})
     version = str(registered.version)
     client = _client()
-    client.set_registered_model_alias(name, CHALLENGER, version)
     if service_kind:
         client.set_registered_model_tag(name, SERVICE_KIND_TAG, service_kind)
+    ensure_replayed(name, version)
+    client.set_registered_model_alias(name, CHALLENGER, version)
     return version
 
 
@@ -126,6 +144,11 @@ def gate(name: str, version: str, snapshot: Snapshot, target: str | None = None,
     thresholds = validate_thresholds(thresholds if thresholds is not None else load_thresholds(name), name)
     version = str(version)
     champion = champion_version(name)
+    if not _has_signature(name, version):
+        decision = GateDecision(name, version, champion, False, "no signature: the version would take requests "
+                                "unchecked; register a model logged with one", {}, None, snapshot.version)
+        _record_decision(decision, snapshot, target or "", thresholds, -1, drift)
+        return decision
     if evaluator is None:
         if not target:
             raise ValueError(f"the gate of {name} needs the target column to score the holdout (or an evaluator)")
@@ -149,6 +172,8 @@ def gate(name: str, version: str, snapshot: Snapshot, target: str | None = None,
             promoted, reason = False, "; ".join(shortfalls)
     if drift and drift.get("drifted") and not drift.get("approved"):
         promoted, reason = False, "drift not approved: " + "; ".join(drift["drifted"])
+    if promoted:
+        promoted, reason = _replayed(name, version, reason)
     decision = GateDecision(name, version, champion, promoted, reason, challenger_metrics,
                             champion_metrics, snapshot.version)
     _record_decision(decision, snapshot, target or "", thresholds, holdout_rows, drift, shadow)
@@ -159,7 +184,11 @@ def gate(name: str, version: str, snapshot: Snapshot, target: str | None = None,
 
 def promote(name: str, version: str) -> None:
     """Make ``version`` champion without a gate (for models no gate is defined for, such as
-    the iris example); recorded in the history like a gated promotion, so rollback works."""
+    the iris example); recorded in the history like a gated promotion, so rollback works.
+    The version's logged request is replayed first (see :func:`register_challenger`)."""
+    from lakeside.serving.replay import ensure_replayed
+
+    ensure_replayed(name, str(version))
     _promote(name, str(version), champion_version(name))
 
 
@@ -167,8 +196,10 @@ def rollback(name: str) -> str:
     """Point ``champion`` back at the version promoted before the current one; returns it.
 
     The current champion is dropped from the promotion history, so a second rollback goes
-    one promotion further back.
+    one promotion further back. The version returned to is replayed first, as in :func:`promote`.
     """
+    from lakeside.serving.replay import ensure_replayed
+
     client = _client()
     current = champion_version(name)
     if current is None:
@@ -180,6 +211,7 @@ def rollback(name: str) -> str:
         raise NoPreviousChampionError(f"{name}: version {current} is the only champion it ever had; "
                                       "there is nothing to roll back to")
     previous = history[-1]
+    ensure_replayed(name, previous)
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
     at = _now()
@@ -365,6 +397,23 @@ def _promote(name: str, version: str, previous: str | None) -> None:
     client.set_registered_model_alias(name, CHAMPION, version)
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join([*history, version]))
     client.set_model_version_tag(name, version, "champion.promoted_at", _now())
+
+
+def _has_signature(name: str, version: str) -> bool:
+    import mlflow
+
+    return mlflow.models.get_model_info(f"models:/{name}/{version}").signature is not None
+
+
+def _replayed(name: str, version: str, reason: str) -> tuple[bool, str]:
+    """``(promoted, reason)`` after replaying the version's logged request against its Bento."""
+    from lakeside.serving.replay import ReplayFailed, ensure_replayed
+
+    try:
+        ensure_replayed(name, version)
+    except ReplayFailed as error:
+        return False, f"replay failed: {error}"
+    return True, reason
 
 
 def _history(name: str) -> list[str]:

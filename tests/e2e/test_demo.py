@@ -9,6 +9,7 @@ import sys
 import urllib.request
 
 import pytest
+from mlflow import MlflowClient
 
 from lakeside.processes import free_port
 
@@ -21,7 +22,8 @@ def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):
     env = {**os.environ, "LAKESIDE_HOME": str(tmp_path / "home"), "AIRFLOW_HOME": str(tmp_path / "airflow"),
            "BENTOML_HOME": str(tmp_path / "bentoml"), "LAKESIDE_MLFLOW_PORT": str(free_port()),
            "LAKESIDE_SERVE_PORT": str(free_port()), "LAKESIDE_SERVE_WATCH_S": "0"}
-    for name in ("MLFLOW_TRACKING_URI", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "LAKESIDE_MODEL_PREFIX"):
+    for name in ("MLFLOW_TRACKING_URI", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "LAKESIDE_MODEL_PREFIX",
+                 "LAKESIDE_REGISTRY_REPLAY"):
         env.pop(name, None)
     try:
         done = subprocess.run([sys.executable, "-m", "lakeside.local.demo", "--search-budget", "10"], env=env,
@@ -36,6 +38,8 @@ def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):
             url = served.split(" at ")[1].split()[0]
             with urllib.request.urlopen(f"{url}/model", timeout=30) as answer:
                 assert json.load(answer)["name"] == case.model_name
+            registry = MlflowClient(f"http://127.0.0.1:{env['LAKESIDE_MLFLOW_PORT']}")
+            assert registry.get_model_version(case.model_name, "1").tags.get("lakeside.replay") == "200", case.name
         assert "silver.loans" in output and "answer: " in output and "Demo finished in" in output
         for pipe in usecases.all_pipelines():
             if pipe.demo is None:

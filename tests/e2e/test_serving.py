@@ -159,6 +159,19 @@ def test_the_mlflow_2_shapes(served, body):
     assert json.loads(answer)["predictions"] == expected()
 
 
+def test_the_open_inference_protocol_body(served):
+    rows = REFERENCE_REQUEST["data"]
+    body = {"id": "oip-1", "inputs": [{"name": name, "shape": [len(rows)], "datatype": "FP64",
+                                       "data": [row[i] for row in rows]} for i, name in enumerate(COLUMNS)]}
+
+    status, _, answer = call(served["url"], "/invocations", body)
+
+    assert status == 200, answer
+    answer = json.loads(answer)
+    assert answer["id"] == "oip-1" and answer["model_name"] == TABULAR
+    assert answer["outputs"][0]["data"] == expected()
+
+
 @pytest.mark.parametrize("body, raw, status, field, row", [
     ({"columns": COLUMNS[:1], "data": [[5.2]]}, None, 422, "rooms", None),
     ({"dataframe_records": [RECORDS[0], {**RECORDS[1], "colour": "blue"}]}, None, 422, "colour", 1),

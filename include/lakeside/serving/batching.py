@@ -22,18 +22,23 @@ Columns = dict[str, list[Any]]
 class AdaptiveBatcher:
     """Feeds ``predict(columns) -> predictions`` from concurrent requests, one call at a time.
 
-    ``predict`` runs in a single worker thread, so the event loop keeps accepting requests
-    while it runs. ``observe(batch_rows, requests)`` is called for each batch (metrics).
+    ``predict`` runs in ``executor``: by default a single worker thread, so the event loop keeps
+    accepting requests while it runs; a one-process pool (:mod:`.worker`) takes the model off
+    the loop's interpreter lock as well. ``observe(batch_rows, requests)`` is called for each
+    batch (metrics).
     """
 
     def __init__(self, predict: Callable[[Columns], Sequence[Any]], max_rows: int = 1024,
-                 observe: Callable[[int, int], None] | None = None):
+                 observe: Callable[[int, int], None] | None = None,
+                 executor: concurrent.futures.Executor | None = None):
         self._predict = predict
         self._max_rows = max_rows
         self._observe = observe
         self._queue: asyncio.Queue[tuple[Columns, int, asyncio.Future] | None] | None = None
         self._worker: asyncio.Task | None = None
-        self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeside-predict")
+        self._given_executor = executor is not None
+        self._executor = executor or concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                                                           thread_name_prefix="lakeside-predict")
 
     async def predict(self, columns: Columns, rows: int) -> list[Any]:
         """The predictions for ``rows`` rows given column-wise."""
@@ -60,7 +65,7 @@ class AdaptiveBatcher:
                 rows += item[1]
             merged = _concat([columns for columns, _, _ in batch])
             try:
-                predictions = await loop.run_in_executor(self._thread, self._predict, merged)
+                predictions = await loop.run_in_executor(self._executor, self._predict, merged)
             except Exception as error:  # noqa: BLE001 - every waiting request gets the failure
                 for _, _, answer in batch:
                     if not answer.done():
@@ -75,10 +80,13 @@ class AdaptiveBatcher:
                 start += count
 
     async def retire(self) -> None:
-        """Finish the requests already queued, then stop the worker (a later request restarts it)."""
+        """Finish the requests already queued, then stop the worker (a later request restarts
+        it) and a given executor (a model process is not kept for a model no longer served)."""
         if self._worker is not None and not self._worker.done():
             await self._queue.put(None)
             await self._worker
+        if self._given_executor:
+            self._executor.shutdown(wait=False)
 
 
 def _concat(parts: list[Columns]) -> Columns:

@@ -27,6 +27,7 @@ log = logging.getLogger("bentoml.lakeside.requests")
 _KEY_FILE_CACHE: dict[os.PathLike, tuple[int, str | None]] = {}
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs", "/docs.json", "/schema.json", "/"})
 RECORDED_PATHS = frozenset({"/invocations"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 current_request: ContextVar[tuple[str, dict[str, str]] | None] = ContextVar("lakeside_request", default=None)
 """The request id and the (lower-cased) headers of the request being answered, for the service."""
 
@@ -66,6 +67,8 @@ class RequestGuard:
             return message
 
         refusal = self._refusal(path, headers)
+        if refusal is None and "content-length" not in headers and scope.get("method") in BODY_METHODS:
+            receive, refusal = await self._buffer_unsized(receive)
         if refusal is not None:
             await _answer(send_with_id, *refusal)
         else:
@@ -76,6 +79,27 @@ class RequestGuard:
                      elapsed_ms)
         if recorder is not None:
             recorder.log(request_id, arrived, status[0], elapsed_ms)
+
+    async def _buffer_unsized(self, receive: Any) -> tuple[Any, tuple[int, dict] | None]:
+        """A body sent without Content-Length (chunked) is read here, up to the cap, before the
+        service sees it: over the cap it is refused like a sized one."""
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                return receive, (413, {"error": f"body of more than {self.max_body_bytes} bytes (sent without "
+                                                f"Content-Length) is over the limit of {self.max_body_bytes}"})
+            if not message.get("more_body"):
+                break
+
+        async def replay() -> dict:
+            return messages.pop(0) if messages else await receive()
+
+        return replay, None
 
     def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, dict] | None:
         api_key = current_api_key()

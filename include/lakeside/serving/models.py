@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakeside.serving.payloads import InputColumn, signature_columns
+from lakeside.serving.payloads import InputColumn, PayloadError, Rows, missing_integers, signature_columns, to_frame
 
 log = logging.getLogger("bentoml.lakeside")
 
@@ -74,14 +74,31 @@ class ServedModel:
     def params_schema(self):
         return self.metadata.get_params_schema()
 
+    @property
+    def takes_missing_integers(self) -> bool:
+        """MLflow's schema check refuses a missing value in an integer column; a scikit-learn
+        model is then called directly, with the column as float (NaN), which its imputers take."""
+        return "sklearn" in self.metadata.flavors
+
+    def check(self, rows: Rows) -> None:
+        """Refuse (422, naming field and row) what parses but this model cannot take."""
+        if self.takes_missing_integers:
+            return
+        for spec in self.signature or ():
+            if spec.type in ("long", "integer") and None in rows.columns[spec.name]:
+                raise PayloadError(
+                    f"{spec.name!r} has a missing value; the model's signature declares it an integer column "
+                    "and its flavour cannot take missing integers (log it with the column as double)",
+                    field=spec.name, row=rows.columns[spec.name].index(None))
+
     def predict(self, columns: dict[str, list[Any]]) -> list[Any]:
         """Predictions for rows given column-wise (already checked against the signature)."""
-        import pandas as pd
-
-        frame = pd.DataFrame(columns)
-        for spec in self.signature or ():
-            if spec.type == "datetime":
-                frame[spec.name] = pd.to_datetime(frame[spec.name])
+        frame = to_frame(columns, self.signature)
+        holes = missing_integers(frame, self.signature)
+        if holes and self.takes_missing_integers:
+            keys = [spec.frame_key for spec in self.signature if spec.name in holes]
+            frame = frame.astype({key: "float64" for key in keys})
+            return as_json_list(self.pyfunc.get_raw_model().predict(frame))
         return as_json_list(self.pyfunc.predict(frame))
 
     def describe(self) -> dict[str, Any]:

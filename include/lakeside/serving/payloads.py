@@ -10,7 +10,16 @@ Shapes (all JSON objects):
 - ``{"inputs": [{...}, ...]}`` (records), ``{"inputs": {"col": [values], ...}}`` (columns) or
   ``{"inputs": {"col": value, ...}}`` (one row).
 
+- ``{"inputs": [{"name", "shape", "datatype", "data"}, ...]}``: the Open Inference Protocol V2
+  body (KServe, Seldon, Triton clients): one tensor per column (shape ``[n]`` or ``[n, 1]``), or
+  one ``[n, k]`` tensor of the signature's ``k`` columns in order; ``data`` flat (row-major) or
+  nested. Answered in the protocol's form, ``{"model_name", "model_version", "id", "outputs"}``
+  (:func:`oip_answer`).
+
 The three MLflow 2+ shapes are answered with ``{"predictions": [...]}``, as MLflow answers.
+
+Columns the signature does not name are refused (``strict``, the default) or, with the
+``lenient`` policy, dropped and reported in :attr:`Rows.dropped`.
 
 Every problem is a :class:`PayloadError` carrying the HTTP status and, where there is one,
 the field and the row (0-based) it is about.
@@ -24,7 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LEGACY_SPLIT = "split"
+OIP_V2 = "oip_v2"
 SHAPES = ("dataframe_split", "dataframe_records", "inputs")
+UNKNOWN_COLUMN_POLICIES = ("strict", "lenient")
+OIP_FIELDS = frozenset({"name", "shape", "datatype", "data"})
+OIP_DATATYPES = frozenset({"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+                           "FP16", "FP32", "FP64", "BYTES"})
 
 
 class PayloadError(ValueError):
@@ -47,11 +61,18 @@ class PayloadError(ValueError):
 
 @dataclass(frozen=True)
 class InputColumn:
-    """One column of a model's input signature (MLflow ``ColSpec``)."""
+    """One column of a model's input signature (MLflow ``ColSpec``). ``name`` is what requests
+    send (text); ``key`` is the name as the signature holds it (an integer for a model trained on
+    a frame with integer column names), which the model's frame must use."""
 
     name: str
     type: str
     required: bool = True
+    key: Any = None
+
+    @property
+    def frame_key(self) -> Any:
+        return self.name if self.key is None else self.key
 
 
 @dataclass
@@ -61,6 +82,7 @@ class Rows:
     shape: str
     columns: dict[str, list[Any]] = field(default_factory=dict)
     count: int = 0
+    dropped: list[str] = field(default_factory=list)
 
 
 def signature_columns(schema) -> list[InputColumn] | None:
@@ -68,22 +90,94 @@ def signature_columns(schema) -> list[InputColumn] | None:
     signature (then requests are passed on unchecked)."""
     if schema is None or not schema.has_input_names() or schema.is_tensor_spec():
         return None
-    return [InputColumn(c.name, str(c.type.name), bool(getattr(c, "required", True))) for c in schema.inputs]
+    return [InputColumn(str(c.name), str(c.type.name), bool(getattr(c, "required", True)),
+                        None if isinstance(c.name, str) else c.name) for c in schema.inputs]
 
 
-def parse(body: dict[str, Any], signature: list[InputColumn] | None, max_rows: int) -> Rows:
-    """Read one of the four shapes into checked rows, or raise :class:`PayloadError`."""
-    shape, names, records = _rows_of(body)
+INTEGER_TYPES = frozenset({"long", "integer"})
+
+
+def to_frame(columns: dict[str, list[Any]], signature: list[InputColumn] | None):
+    """Checked rows as the pandas frame the model takes: the signature's own column keys,
+    date-times parsed, and integer columns holding a missing value as pandas' nullable
+    ``Int64`` (``pd.NA``) rather than objects."""
+    import pandas as pd
+
+    if signature is None:
+        return pd.DataFrame(columns)
+    data = {}
+    for spec in signature:
+        values = columns[spec.name]
+        if spec.type == "datetime":
+            values = pd.to_datetime(pd.Series(values, dtype=object))
+        elif spec.type in INTEGER_TYPES and any(v is None for v in values):
+            values = pd.array(values, dtype="Int64")
+        data[spec.frame_key] = values
+    return pd.DataFrame(data)
+
+
+def missing_integers(frame, signature: list[InputColumn] | None) -> list[str]:
+    """The integer columns of ``frame`` that hold a missing value."""
+    return [spec.name for spec in signature or () if spec.type in INTEGER_TYPES
+            and bool(frame[spec.frame_key].isna().any())]
+
+
+def parse(body: dict[str, Any], signature: list[InputColumn] | None, max_rows: int,
+          unknown_columns: str = "strict") -> Rows:
+    """Read one of the five shapes into checked rows, or raise :class:`PayloadError`.
+
+    ``unknown_columns``: ``strict`` refuses a column the signature does not name (422 naming
+    it), ``lenient`` drops it and lists it in ``Rows.dropped``.
+    """
+    if unknown_columns not in UNKNOWN_COLUMN_POLICIES:
+        raise ValueError(f"unknown-column policy {unknown_columns!r}: choose from {UNKNOWN_COLUMN_POLICIES}")
+    shape, names, records = _rows_of(body, signature)
     if len(records) > max_rows:
         raise PayloadError(f"too many rows: {len(records)}, at most {max_rows} per request", status=413)
     if not records:
         raise PayloadError("no rows to predict", field=_data_field(shape))
     if signature is None:
         return _unchecked(shape, names, records)
-    return _checked(shape, names, records, signature)
+    return _checked(shape, names, records, signature, lenient=unknown_columns == "lenient")
 
 
-def _rows_of(body: dict[str, Any]) -> tuple[str, list[str] | None, list]:
+def oip_answer(predictions: list[Any], model_name: str, model_version: str,
+               request_id: str | None = None) -> dict[str, Any]:
+    """Predictions as an Open Inference Protocol V2 answer: one output ``predictions``, or one
+    output per key when each prediction is an object (multi-output models)."""
+    if predictions and all(isinstance(p, dict) for p in predictions):
+        keys = list(dict.fromkeys(k for p in predictions for k in p))
+        outputs = [_oip_output(str(k), [p.get(k) for p in predictions]) for k in keys]
+    else:
+        outputs = [_oip_output("predictions", predictions)]
+    answer: dict[str, Any] = {"model_name": model_name, "model_version": model_version, "outputs": outputs}
+    if request_id is not None:
+        answer["id"] = request_id
+    return answer
+
+
+def _oip_output(name: str, values: list[Any]) -> dict[str, Any]:
+    shape = [len(values)]
+    if values and all(isinstance(v, list) for v in values):
+        width = {len(v) for v in values}
+        if len(width) == 1:
+            shape.append(width.pop())
+            values = [x for v in values for x in v]
+    return {"name": name, "shape": shape, "datatype": _oip_datatype(values), "data": values}
+
+
+def _oip_datatype(values: list[Any]) -> str:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return "BOOL"
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return "INT64"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return "FP64"
+    return "BYTES"
+
+
+def _rows_of(body: dict[str, Any], signature: list[InputColumn] | None = None) -> tuple[str, list[str] | None, list]:
     """``(shape, column names or None for records, rows)``."""
     given = [key for key in (*SHAPES, "columns", "data") if body.get(key) is not None]
     if not given:
@@ -105,11 +199,72 @@ def _rows_of(body: dict[str, Any]) -> tuple[str, list[str] | None, list]:
         return shape, *_split(value, prefix="dataframe_split.")
     if shape == "dataframe_records":
         return shape, None, _records(value, "dataframe_records")
+    if is_oip(value):
+        return OIP_V2, *_oip(value, signature)
     return shape, *_inputs(value)
+
+
+def is_oip(inputs: Any) -> bool:
+    """Whether ``inputs`` is a list of Open Inference Protocol V2 tensors (each an object with
+    ``name``, ``shape``, ``datatype`` and ``data``, and at most ``parameters`` besides)."""
+    return (isinstance(inputs, list) and bool(inputs)
+            and all(isinstance(t, dict) and OIP_FIELDS <= t.keys() <= OIP_FIELDS | {"parameters"} for t in inputs))
+
+
+def _oip(tensors: list[dict[str, Any]], signature: list[InputColumn] | None) -> tuple[list[str], list]:
+    """Column names and rows of OIP V2 tensors: one tensor per column, or one ``[n, k]`` tensor
+    holding the signature's ``k`` columns in order."""
+    names, columns = [], []
+    for i, tensor in enumerate(tensors):
+        where = f"inputs[{i}]"
+        name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
+        if not isinstance(name, str) or not name:
+            raise PayloadError("each tensor needs a 'name'", status=400, field=f"{where}.name")
+        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise PayloadError(f"tensor {name!r}: 'shape' must be a list of sizes", status=400, field=f"{where}.shape")
+        if datatype not in OIP_DATATYPES:
+            raise PayloadError(f"tensor {name!r}: unknown datatype {datatype!r}", status=400,
+                               field=f"{where}.datatype")
+        data = _flat(tensor["data"])
+        if math.prod(shape) != len(data):
+            raise PayloadError(f"tensor {name!r}: shape {shape} holds {math.prod(shape)} values, 'data' has "
+                               f"{len(data)}", status=400, field=f"{where}.data")
+        width = math.prod(shape[1:]) if len(shape) > 1 else 1
+        if len(shape) > 2 or (width > 1 and len(tensors) > 1):
+            raise PayloadError(f"tensor {name!r}: shape {shape}; send one [n] tensor per column, or a single "
+                               "[n, k] tensor of the model's k columns", status=400, field=f"{where}.shape")
+        if width > 1:
+            if signature is None:
+                names = [f"{name}_{j}" for j in range(width)]
+            elif width == len(signature):
+                names = [c.name for c in signature]
+            else:
+                raise PayloadError(f"tensor {name!r} has {width} columns; the model takes {len(signature)}: "
+                                   f"{[c.name for c in signature]}", status=422, field=f"{where}.shape")
+            return names, [data[r * width:(r + 1) * width] for r in range(shape[0])]
+        names.append(name)
+        columns.append(data)
+    lengths = {len(c) for c in columns}
+    if len(lengths) > 1:
+        raise PayloadError(f"the tensors have different row counts {sorted(lengths)}", status=400, field="inputs")
+    if len(set(names)) != len(names):
+        raise PayloadError(f"duplicate tensor names {sorted({n for n in names if names.count(n) > 1})}", status=400,
+                           field="inputs")
+    return names, [list(row) for row in zip(*columns)]
+
+
+def _flat(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    if not any(isinstance(v, list) for v in data):
+        return data
+    return [x for v in data for x in _flat(v)]
 
 
 def _split(value: dict[str, Any], prefix: str) -> tuple[list[str], list]:
     columns, data = value.get("columns"), value.get("data")
+    if isinstance(columns, list):
+        columns = [str(c) if isinstance(c, int) and not isinstance(c, bool) else c for c in columns]
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise PayloadError("'columns' must be a list of column names", status=400, field=f"{prefix}columns")
     if len(set(columns)) != len(columns):
@@ -160,25 +315,29 @@ def _unchecked(shape: str, names: list[str] | None, records: list) -> Rows:
     return Rows(shape, columns, len(records))
 
 
-def _checked(shape: str, names: list[str] | None, records: list, signature: list[InputColumn]) -> Rows:
+def _checked(shape: str, names: list[str] | None, records: list, signature: list[InputColumn],
+             lenient: bool = False) -> Rows:
     expected = {c.name for c in signature}
     field_name = _data_field(shape)
+    dropped: dict[str, None] = {}
     if names is not None:
-        _check_names(set(names), expected, signature, field_name, row=None)
+        _check_names(set(names), expected, signature, field_name, None, lenient, dropped)
         positions = {n: i for i, n in enumerate(names)}
         columns = {c.name: _column(c, [row[positions[c.name]] for row in records] if c.name in positions else None,
                                    len(records)) for c in signature}
     else:
         for row, record in enumerate(records):
-            _check_names(set(record), expected, signature, field_name, row=row)
+            _check_names(set(record), expected, signature, field_name, row, lenient, dropped)
         columns = {c.name: _column(c, [record.get(c.name) for record in records], len(records)) for c in signature}
-    return Rows(shape, columns, len(records))
+    return Rows(shape, columns, len(records), list(dropped))
 
 
 def _check_names(given: set[str], expected: set[str], signature: list[InputColumn], field_name: str,
-                 row: int | None) -> None:
+                 row: int | None, lenient: bool = False, dropped: dict[str, None] | None = None) -> None:
     extra = sorted(given - expected)
-    if extra:
+    if extra and lenient and dropped is not None:
+        dropped.update(dict.fromkeys(extra))
+    elif extra:
         raise PayloadError(f"unknown column {extra[0]!r}: the model takes {[c.name for c in signature]}",
                            field=extra[0], row=row)
     missing = [c.name for c in signature if c.required and c.name not in given]
@@ -252,4 +411,4 @@ _CHECKS = {
 
 
 def _data_field(shape: str) -> str:
-    return {LEGACY_SPLIT: "data", "dataframe_split": "dataframe_split.data"}.get(shape, shape)
+    return {LEGACY_SPLIT: "data", "dataframe_split": "dataframe_split.data", OIP_V2: "inputs"}.get(shape, shape)

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from lakeside.serving.payloads import InputColumn, PayloadError, parse
+from lakeside.serving.payloads import InputColumn, PayloadError, missing_integers, parse, signature_columns, to_frame
 
 SIGNATURE = [
     InputColumn("amount", "double"),
@@ -121,3 +121,76 @@ def test_no_rows_and_too_many_rows():
     too_many = error_of({"inputs": records() * 3}, max_rows=5)
     assert too_many.status == 413
     assert "too many rows: 6, at most 5" in str(too_many)
+
+
+def oip(columns=COLUMNS, rows=ROWS, **extra):
+    datatypes = {"amount": "FP64", "count": "INT64"}
+    return {"inputs": [{"name": c, "shape": [len(rows), 1], "datatype": datatypes.get(c, "BYTES"),
+                        "data": [[row[i]] for row in rows], **extra} for i, c in enumerate(columns)]}
+
+
+def test_an_open_inference_protocol_body_gives_the_same_rows():
+    rows = parse(oip(parameters={"content_type": "np"}), SIGNATURE, max_rows=10)
+
+    assert rows.shape == "oip_v2"
+    assert rows.columns == EXPECTED
+
+
+def test_one_open_inference_protocol_tensor_holds_the_signature_s_columns_in_order():
+    body = {"inputs": [{"name": "input-0", "shape": [2, 5], "datatype": "BYTES", "data": ROWS}]}
+
+    assert parse(body, SIGNATURE, max_rows=10).columns == EXPECTED
+
+
+@pytest.mark.parametrize("tensors, field, words", [
+    ([{"name": "amount", "shape": [2], "datatype": "FP64", "data": [1.0]}], "inputs[0].data", "holds 2 values"),
+    ([{"name": "amount", "shape": [1], "datatype": "FLOAT", "data": [1.0]}], "inputs[0].datatype", "FLOAT"),
+    ([{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1.0, 2.0]}], "inputs[0].shape", "takes 5"),
+    ([{"name": "amount", "shape": [1], "datatype": "FP64", "data": [1.0]},
+      {"name": "term", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}], "inputs", "different row counts"),
+])
+def test_a_bad_open_inference_protocol_tensor_is_named(tensors, field, words):
+    error = error_of({"inputs": tensors})
+
+    assert error.field == field
+    assert words in str(error)
+
+
+def test_records_whose_columns_look_like_tensor_fields_stay_records():
+    signature = [InputColumn(c, "double") for c in ("name", "shape", "datatype", "data", "other")]
+    record = {"name": 1.0, "shape": 2.0, "datatype": 3.0, "data": 4.0, "other": 5.0}
+
+    assert parse({"inputs": [record]}, signature, max_rows=10).shape == "inputs"
+
+
+def test_the_lenient_policy_drops_unknown_columns_and_names_them():
+    body = {"dataframe_records": [{**records()[0], "colour": "red"}, {**records()[1], "shade": 2, "colour": "b"}]}
+
+    rows = parse(body, SIGNATURE, max_rows=10, unknown_columns="lenient")
+
+    assert rows.columns == EXPECTED
+    assert rows.dropped == ["colour", "shade"]
+    assert error_of(body).field == "colour"
+
+
+def test_integer_like_column_names_match_the_signature():
+    from mlflow.types.schema import ColSpec, Schema
+
+    signature = signature_columns(Schema([ColSpec("double", 0), ColSpec("double", 1)]))
+    rows = parse({"columns": [0, 1], "data": [[0.5, 1.5]]}, signature, max_rows=10)
+    frame = to_frame(rows.columns, signature)
+
+    assert [c.name for c in signature] == ["0", "1"]
+    assert list(frame.columns) == [0, 1]
+    assert frame.iloc[0].tolist() == [0.5, 1.5]
+
+
+def test_a_missing_integer_becomes_a_nullable_integer_in_the_frame():
+    frame = to_frame(parse({"columns": COLUMNS, "data": ROWS}, SIGNATURE, 10).columns, SIGNATURE)
+    with_hole = to_frame({**EXPECTED, "count": [None, 4]}, SIGNATURE)
+
+    assert str(frame["count"].dtype) == "int64"
+    assert str(with_hole["count"].dtype) == "Int64"
+    assert with_hole["count"].isna().tolist() == [True, False]
+    assert str(with_hole["issued"].dtype).startswith("datetime64")
+    assert missing_integers(with_hole, SIGNATURE) == ["count"]

@@ -29,7 +29,8 @@ def client(first_version, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LAKESIDE_HOME", str(tmp_path_factory.mktemp("tabular-asgi-home")))
         patch.setenv("LAKESIDE_SERVE_MODEL", MODEL)
-        patch.setenv("LAKESIDE_SERVE_MAX_ROWS", "50")
+        patch.setenv("LAKESIDE_SERVE_MAX_ROWS", "10000")
+        patch.setenv("LAKESIDE_SERVE_MAX_BODY_MB", "1")
         with TestClient(TabularService.to_asgi(), raise_server_exceptions=False) as test_client:
             yield test_client
 
@@ -77,7 +78,7 @@ def test_the_caller_s_request_id_comes_back(client):
     ({"dataframe_records": [records()[0], {**records()[1], "colour": "blue"}]}, 422, "colour", 1),
     ({"dataframe_records": [records()[0], {**records()[1], "size": "wide"}]}, 422, "size", 1),
     ({"dataframe_records": [{**records()[0], "rooms": None}]}, 422, "rooms", 0),
-    ({"inputs": records() * 30}, 413, None, None),
+    ({"inputs": records() * 5001}, 413, None, None),
     ({"rows": []}, 400, None, None),
 ])
 def test_bad_input_is_a_4xx_naming_field_and_row(client, body, status, field, row):
@@ -168,3 +169,69 @@ def test_each_request_and_its_answer_land_in_the_model_s_inference_table(client,
     assert json.loads(ok["request"]) == REFERENCE_REQUEST and json.loads(ok["response"]) == answer.json()
     assert refused["status_code"] == 422 and json.loads(refused["response"])["field"] == "size"
     assert ok["execution_time_ms"] > 0 and ok["date"] == ok["timestamp"].date()
+
+
+def oip_body(rows=ROWS):
+    return {"id": "req-7", "inputs": [
+        {"name": name, "shape": [len(rows)], "datatype": "FP64", "data": [row[i] for row in rows]}
+        for i, name in enumerate(COLUMNS)]}
+
+
+def test_an_open_inference_protocol_body_gets_outputs_naming_the_version(client):
+    served = client.get("/model").json()["version"]
+    legacy = client.post("/invocations", json=REFERENCE_REQUEST).json()
+    per_column = client.post("/invocations", json=oip_body())
+    one_tensor = client.post("/invocations", json={"inputs": [
+        {"name": "input-0", "shape": [2, 2], "datatype": "FP64", "data": ROWS}]})
+
+    assert per_column.status_code == 200, per_column.text
+    answer = per_column.json()
+    assert (answer["model_name"], answer["model_version"], answer["id"]) == (MODEL, served, "req-7")
+    [output] = answer["outputs"]
+    assert (output["name"], output["shape"], output["datatype"]) == ("predictions", [2], "FP64")
+    assert output["data"] == pytest.approx(legacy)
+    assert one_tensor.json()["outputs"][0]["data"] == pytest.approx(legacy)
+
+
+@pytest.mark.parametrize("tensors, status, field", [
+    ([{"name": "size", "shape": [3], "datatype": "FP64", "data": [1.0, 2.0]},
+      {"name": "rooms", "shape": [3], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}], 400, "inputs[0].data"),
+    ([{"name": "size", "shape": [1], "datatype": "FP64", "data": [1.0]},
+      {"name": "rooms", "shape": [1], "datatype": "BYTES", "data": ["many"]}], 422, "rooms"),
+    ([{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}], 422, "inputs[0].shape"),
+])
+def test_bad_open_inference_protocol_tensors_are_named(client, tensors, status, field):
+    answer = client.post("/invocations", json={"inputs": tensors})
+
+    assert answer.status_code == status, answer.text
+    assert answer.json()["field"] == field
+
+
+def test_ten_thousand_rows_in_one_body(client):
+    rows = [[float(i % 97), float(i % 7)] for i in range(10_000)]
+    last = client.post("/invocations", json={"columns": COLUMNS, "data": rows[-1:]}).json()
+
+    answer = client.post("/invocations", json={"dataframe_split": {"columns": COLUMNS, "data": rows}})
+
+    assert answer.status_code == 200, answer.text[:300]
+    predictions = answer.json()["predictions"]
+    assert len(predictions) == 10_000
+    assert predictions[-1:] == pytest.approx(last)
+
+
+def test_a_body_without_content_length_is_capped_like_the_others(client):
+    small = json.dumps(REFERENCE_REQUEST).encode()
+    big = json.dumps({"columns": COLUMNS, "data": [[1.0, 2.0]] * 120_000}).encode()
+
+    def chunks(body: bytes):
+        for start in range(0, len(body), 65_536):
+            yield body[start:start + 65_536]
+
+    answered = client.post("/invocations", content=chunks(small), headers={"Content-Type": "application/json"})
+    refused = client.post("/invocations", content=chunks(big), headers={"Content-Type": "application/json"})
+
+    assert answered.status_code == 200, answered.text
+    assert answered.json() == client.post("/invocations", json=REFERENCE_REQUEST).json()
+    assert len(big) > 1024 * 1024
+    assert refused.status_code == 413
+    assert "without Content-Length" in refused.json()["error"]

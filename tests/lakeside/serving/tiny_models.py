@@ -88,3 +88,21 @@ def _experiment() -> str:
     from lakeside.tracking import experiment_id
 
     return experiment_id(EXPERIMENT)
+
+
+def register_awkward_columns(name: str) -> str:
+    """A scikit-learn pipeline on columns named by the integers ``0`` and ``7``: ``0`` a pandas
+    nullable integer column (signature ``long``, optional; a missing value is imputed with the
+    training mean 2), ``7`` a double; the prediction is their sum. Its version."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+
+    frame = pd.DataFrame({0: pd.array([1, 2, None, 3], dtype="Int64"), 7: [1.0, 0.0, 2.0, 5.0]})
+    target = frame[0].astype("float64").fillna(2.0) + frame[7]
+    model = make_pipeline(SimpleImputer(), LinearRegression()).fit(frame.astype("float64"), target)
+    signature = mlflow.models.infer_signature(frame, target.to_numpy())
+    with mlflow.start_run(experiment_id=_experiment()):
+        info = mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=frame.head(2),
+                                        serialization_format="cloudpickle", registered_model_name=name)
+    return _champion(name, info.registered_model_version, "tabular")
