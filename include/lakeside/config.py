@@ -152,6 +152,9 @@ class ServingSettings:
     """``LAKESIDE_SERVE_SHADOW_TIMEOUT_S``: a shadow prediction taking longer is recorded as timed out."""
     shadow_queue: int = 1000
     """``LAKESIDE_SERVE_SHADOW_QUEUE``: shadow requests waiting at most; past it they are dropped and counted."""
+    shadow_flush_s: float = 10.0
+    """``LAKESIDE_SERVE_SHADOW_FLUSH_S``: how often shadow records are appended to the shadow table (each
+    append costs the server CPU; nobody reads them live)."""
 
 
 def _env_number(name: str, default: float, kind: type = float):
@@ -204,6 +207,7 @@ def serving() -> ServingSettings:
         shadow_alias=env("LAKESIDE_SERVE_SHADOW_ALIAS") or "challenger",
         shadow_timeout_s=_env_number("LAKESIDE_SERVE_SHADOW_TIMEOUT_S", 5.0),
         shadow_queue=_env_number("LAKESIDE_SERVE_SHADOW_QUEUE", 1000, int),
+        shadow_flush_s=_env_number("LAKESIDE_SERVE_SHADOW_FLUSH_S", 10.0),
     )
 
 

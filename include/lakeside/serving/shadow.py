@@ -249,7 +249,7 @@ def active_log() -> ShadowLog:
             config = serving()
             _active = ShadowLog(
                 settings().lake_root, Path(config.inference_spill_dir) / "shadow", max_queue=config.inference_queue,
-                flush_s=config.inference_flush_s, flush_records=config.inference_flush_records,
+                flush_s=config.shadow_flush_s, flush_records=config.inference_flush_records,
                 max_field_bytes=config.inference_max_field_bytes,
             ).start()
             atexit.register(close_log)
