@@ -14,6 +14,7 @@ server's.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import sys
@@ -103,12 +104,20 @@ def run_loads(hey: str, servers: dict[str, st.Server], scenario: st.Scenario, ar
     loads = []
     for round_ in range(args.rounds):
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            before = counters(servers[name])
             load = st.hey_run(hey, servers[name], scenario, scenario.requests, round_)
+            load.batching = st.batching_between(before, counters(servers[name]))
             loads.append(load)
             log(f"traffic round {round_} {name}: {load.requests_per_s:,.1f} req/s, p50 {load.p50_ms:.1f} ms, "
                 f"p99 {load.p99_ms:.1f} ms, non-200 {load.non_200}, server CPU {load.server_cpu_s:.1f}s, "
                 f"load average {load.load_before}")
     return loads
+
+
+def counters(server: st.Server) -> dict | None:
+    """The batching counters of any Lakeside server (every lane's model calls; shadow calls are
+    not batcher calls and are not counted)."""
+    return st.batching_counters(dataclasses.replace(server, name="lakeside"))
 
 
 def summarise(loads: list[st.Load]) -> dict:
@@ -121,6 +130,8 @@ def summarise(loads: list[st.Load]) -> dict:
             "p99_ms": round(statistics.median(l.p99_ms for l in runs), 3),
             "server_cpu_ms_per_request": round(statistics.median(1000 * l.server_cpu_s / l.answered for l in runs), 3),
             "non_200": sum(l.non_200 for l in runs),
+            "requests_per_model_call": (round(statistics.median(l.batching["requests_per_call"] for l in runs), 2)
+                                        if all(l.batching for l in runs) else None),
             "load_average_before": [l.load_before for l in runs],
             "rounds": len(runs),
         }
@@ -146,9 +157,11 @@ def landed_rows(folder: Path) -> dict:
 def print_table(args, result: dict) -> None:
     summary = result["summary"]
     rows = [[name, r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["server_cpu_ms_per_request"], r["non_200"],
-             round(r["requests_per_s"] / summary["lakeside"]["requests_per_s"], 3)] for name, r in summary.items()]
+             round(r["requests_per_s"] / summary["lakeside"]["requests_per_s"], 3), r["requests_per_model_call"]]
+            for name, r in summary.items()]
     print(flush=True)
-    report.table(["server", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "non-200", "req/s vs plain"], rows,
+    report.table(["server", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "non-200", "req/s vs plain",
+                  "requests/model call"], rows,
                  title=f"traffic split 90/10 and shadow 10%, 1 row at concurrency {args.concurrency}, "
                        f"median of {args.rounds} rounds")
     landed_ = result["landed"]
