@@ -101,6 +101,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "registered there is reused")
     parser.add_argument("--keep", action="store_true", help="keep the work dir afterwards")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--traffic", action=argparse.BooleanOptionalAction, default=True,
+                        help="also the traffic split (90/10) and shadow (10%%) servers at --concurrency "
+                             "(bench/_traffic_scenarios.py)")
     return parser.parse_args(argv)
 
 
@@ -185,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         loads = run_loads(hey, servers, scenarios, args)
         checks += load_checks(loads)
         summary = summarise(scenarios, loads, inproc)
+        if args.traffic:
+            import _traffic_scenarios
+
+            summary["traffic"] = _traffic_scenarios.run(args, hey, servers["lakeside"], bodies["single"], workdir,
+                                                        tracking_uri)
+            checks.append(("traffic: every split/shadow request answered 200",
+                           all(r["non_200"] == 0 for r in summary["traffic"]["summary"].values()), ""))
         print_and_save(args, model, inproc, scenarios, summary, loads, checks, servers)
         return 0 if all(ok for _, ok, _ in checks) else 1
     finally:

@@ -143,6 +143,21 @@ class ServingSettings:
     runtime: str = "auto"
     """``LAKESIDE_SERVE_RUNTIME``: ``auto`` (a version's verified compiled form in onnxruntime when it
     has one, else its pyfunc) or ``pyfunc`` (always the pyfunc)."""
+    split: str | None = None
+    """``LAKESIDE_SERVE_SPLIT``: traffic weights per alias, e.g. ``champion=90,challenger=10``; wins over
+    the registered model's tag ``lakeside.traffic_split``. Unset (and no tag): the alias alone."""
+    shadow_share: float = 0.0
+    """``LAKESIDE_SERVE_SHADOW_SHARE``: share of requests (0..1) the shadow alias also scores, off the
+    request path (default 0: no shadow)."""
+    shadow_alias: str = "challenger"
+    """``LAKESIDE_SERVE_SHADOW_ALIAS``: which alias shadows (default ``challenger``)."""
+    shadow_timeout_s: float = 5.0
+    """``LAKESIDE_SERVE_SHADOW_TIMEOUT_S``: a shadow prediction taking longer is recorded as timed out."""
+    shadow_queue: int = 1000
+    """``LAKESIDE_SERVE_SHADOW_QUEUE``: shadow requests waiting at most; past it they are dropped and counted."""
+    shadow_flush_s: float = 10.0
+    """``LAKESIDE_SERVE_SHADOW_FLUSH_S``: how often shadow records are appended to the shadow table (each
+    append costs the server CPU; nobody reads them live)."""
 
 
 def _env_number(name: str, default: float, kind: type = float):
@@ -191,6 +206,12 @@ def serving() -> ServingSettings:
         unknown_columns=_choice("LAKESIDE_SERVE_UNKNOWN_COLUMNS", ("strict", "lenient"), "strict"),
         predict_in=_choice("LAKESIDE_SERVE_PREDICT_IN", ("thread", "process"), "thread"),
         runtime=_choice("LAKESIDE_SERVE_RUNTIME", ("auto", "pyfunc"), "auto"),
+        split=env("LAKESIDE_SERVE_SPLIT") or None,
+        shadow_share=_share("LAKESIDE_SERVE_SHADOW_SHARE"),
+        shadow_alias=env("LAKESIDE_SERVE_SHADOW_ALIAS") or "challenger",
+        shadow_timeout_s=_env_number("LAKESIDE_SERVE_SHADOW_TIMEOUT_S", 5.0),
+        shadow_queue=_env_number("LAKESIDE_SERVE_SHADOW_QUEUE", 1000, int),
+        shadow_flush_s=_env_number("LAKESIDE_SERVE_SHADOW_FLUSH_S", 10.0),
     )
 
 
@@ -206,6 +227,13 @@ def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+def _share(name: str) -> float:
+    share = _env_number(name, 0.0)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"{name} must be a share between 0 and 1, got {share}")
+    return share
 
 
 # --- The Delta Lake Spark connector's jars ---------------------------------------------------

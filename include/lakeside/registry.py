@@ -21,7 +21,11 @@ Thresholds are data, one JSON file per gate in ``lakeside/gates/`` (or in the fo
      "max": {"rmse": 2.0}, "min": {"r2": 0.7}}
     {"metric": "pr_auc", "min_relative_improvement": 0.0, "min": {"pr_auc": 0.5, "recall": 0.6}}
 
-``lower_is_better`` defaults to the metric's own direction.
+``lower_is_better`` defaults to the metric's own direction. An optional ``shadow`` section makes
+the gate require evidence from shadow traffic (:mod:`lakeside.shadow_evidence`) before a
+challenger replaces a champion: ``{"min_requests": 200, "min_agreement": 0.95,
+"max_latency_ratio": 1.5, "tolerance": 1e-6}`` (all optional; ``tolerance`` defaults to 1e-6).
+A first champion needs none (there was nothing to shadow).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ HISTORY_TAG = "lakeside.champion_history"
 SERVICE_KIND_TAG = "lakeside.service_kind"
 METRICS = tuple(sorted(task_metrics.DIRECTIONS))
 GATES_DIR_ENV = "LAKESIDE_GATES_DIR"
-_THRESHOLD_KEYS = {"metric", "lower_is_better", "min_relative_improvement", "max", "min", "description"}
+_THRESHOLD_KEYS = {"metric", "lower_is_better", "min_relative_improvement", "max", "min", "description", "shadow"}
 
 
 class ThresholdsNotFoundError(FileNotFoundError):
@@ -167,13 +171,18 @@ def gate(name: str, version: str, snapshot: Snapshot, target: str | None = None,
         champion_metrics = evaluator(f"models:/{name}/{champion}", snapshot)
     _check_gate_metrics(challenger_metrics, thresholds, name)
     promoted, reason = _judge(version, challenger_metrics, champion, champion_metrics, thresholds)
+    shadow = None
+    if "shadow" in thresholds and champion is not None and champion != version:
+        shadow, shortfalls = _shadow_evidence(name, version, champion, thresholds["shadow"])
+        if promoted and shortfalls:
+            promoted, reason = False, "; ".join(shortfalls)
     if drift and drift.get("drifted") and not drift.get("approved"):
         promoted, reason = False, "drift not approved: " + "; ".join(drift["drifted"])
     if promoted:
         promoted, reason = _replayed(name, version, reason)
     decision = GateDecision(name, version, champion, promoted, reason, challenger_metrics,
                             champion_metrics, snapshot.version)
-    _record_decision(decision, snapshot, target or "", thresholds, holdout_rows, drift)
+    _record_decision(decision, snapshot, target or "", thresholds, holdout_rows, drift, shadow)
     if promoted:
         _promote(name, version, champion)
     return decision
@@ -252,8 +261,32 @@ def validate_thresholds(data: Any, source: str = "thresholds") -> dict:
     if not _is_number(margin) or margin < 0:
         raise InvalidThresholdsError(f"{source}: min_relative_improvement must be a number >= 0")
     bounds = {side: _bounds(data.get(side, {}), side, source) for side in ("max", "min")}
+    shadow = {"shadow": _shadow_requirement(data["shadow"], source)} if "shadow" in data else {}
     return {"metric": metric, "lower_is_better": lower_is_better, "min_relative_improvement": float(margin),
-            **bounds, **({"description": data["description"]} if "description" in data else {})}
+            **bounds, **shadow, **({"description": data["description"]} if "description" in data else {})}
+
+
+def _shadow_requirement(section: Any, source: str) -> dict[str, float]:
+    from lakeside.shadow_evidence import DEFAULT_TOLERANCE, REQUIREMENT_KEYS
+
+    if not isinstance(section, dict):
+        raise InvalidThresholdsError(f"{source}: shadow must be an object with keys {sorted(REQUIREMENT_KEYS)}")
+    unknown = set(section) - REQUIREMENT_KEYS
+    if unknown:
+        raise InvalidThresholdsError(f"{source}: unknown keys in shadow {sorted(unknown)}; "
+                                     f"allowed: {sorted(REQUIREMENT_KEYS)}")
+    checks = {"min_requests": lambda v: v >= 0 and float(v).is_integer(), "min_agreement": lambda v: 0 <= v <= 1,
+              "max_latency_ratio": lambda v: v > 0, "tolerance": lambda v: v >= 0}
+    meaning = {"min_requests": "a whole number >= 0", "min_agreement": "a share between 0 and 1",
+               "max_latency_ratio": "a number > 0", "tolerance": "a number >= 0"}
+    for key, value in section.items():
+        if not _is_number(value) or not checks[key](value):
+            raise InvalidThresholdsError(f"{source}: shadow.{key} = {value!r}; it must be {meaning[key]}")
+    requirement = {key: float(value) for key, value in section.items()}
+    if "min_requests" in requirement:
+        requirement["min_requests"] = int(requirement["min_requests"])
+    requirement.setdefault("tolerance", DEFAULT_TOLERANCE)
+    return requirement
 
 
 def evaluate(name: str, version: str, holdout: pd.DataFrame, target: str, task: str = "regression",
@@ -318,8 +351,17 @@ def _relative_improvement(challenger: float, champion: float, lower_is_better: b
     return gain / abs(champion)
 
 
+def _shadow_evidence(name: str, version: str, champion: str, requirement: dict) -> tuple[Any, list[str]]:
+    """The shadow figures of ``version`` beside ``champion`` and what they lack against ``requirement``."""
+    from lakeside import shadow_evidence
+
+    frame = shadow_evidence.read(settings().lake_root, name, version)
+    figures = shadow_evidence.evidence(frame, version, champion, requirement["tolerance"])
+    return figures, shadow_evidence.shortfalls(figures, requirement)
+
+
 def _record_decision(decision: GateDecision, snapshot: Snapshot, target: str, thresholds: dict,
-                     holdout_rows: int, drift: dict | None = None) -> None:
+                     holdout_rows: int, drift: dict | None = None, shadow: Any = None) -> None:
     tags = {
         "gate.decision": "promoted" if decision.promoted else "rejected",
         "gate.reason": decision.reason,
@@ -340,6 +382,9 @@ def _record_decision(decision: GateDecision, snapshot: Snapshot, target: str, th
                      "gate.drift_responder": str(drift.get("responder") or "")})
     for m, v in (decision.champion_metrics or {}).items():
         tags[f"gate.champion_{m}"] = repr(v)
+    if shadow is not None:
+        tags.update({f"gate.shadow_{key}": "" if value is None else repr(value)
+                     for key, value in shadow.to_dict().items()})
     client = _client()
     for key, value in tags.items():
         client.set_model_version_tag(decision.name, decision.challenger_version, key, value)

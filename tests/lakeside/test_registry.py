@@ -184,3 +184,44 @@ def test_a_drifted_snapshot_is_refused_without_approval_and_promoted_with_it(nam
     assert tags["gate.drift_features"] == "dti PSI 0.31 > 0.2" and tags["gate.drift_answer"] == "Approve"
     assert "ana" in tags["gate.drift_responder"]
     assert review({"drifted": []}, None) is None, "no drift: nothing to approve"
+
+
+def test_a_shadow_requirement_refuses_without_enough_agreeing_traffic_and_passes_with_it(
+        name, pinned, model_uris, tmp_path, monkeypatch):
+    import datetime as dt
+
+    from lakeside.serving.models import ModelRef, ServedModel
+    from lakeside.serving.shadow import ShadowJob, ShadowLog, ShadowRecord
+
+    monkeypatch.setenv("LAKESIDE_HOME", str(tmp_path))
+    basic = registry.register_challenger(model_uris["grade_only"], name=name)
+    assert registry.gate(name, basic, pinned, target="int_rate", thresholds=LENIENT).promoted
+    better = registry.register_challenger(model_uris["good"], name=name)
+    required = {**LENIENT, "shadow": {"min_requests": 4, "min_agreement": 0.75, "max_latency_ratio": 3}}
+    log = ShadowLog(tmp_path / "lake", tmp_path / "spill")
+    shadow_model = ServedModel(ModelRef(name, better, "challenger"), pyfunc=None, signature=None)
+
+    def shadowed(number, primary, answer):
+        job = ShadowJob(f"r{number}", dt.datetime.now(dt.timezone.utc), 1, ModelRef(name, basic, "champion"),
+                        [primary], 10.0, shadow_model, None)
+        log.record(ShadowRecord(job, [answer], 20.0, None))
+        log.flush()
+
+    shadowed(1, 12.5, 12.5)
+    shadowed(2, 13.0, 13.0)
+    too_few = registry.gate(name, better, pinned, target="int_rate", thresholds=required)
+    assert not too_few.promoted and too_few.reason == "shadow: 2 requests < 4 required"
+
+    shadowed(3, 11.0, 11.5)
+    shadowed(4, 14.0, 15.0)
+    disagreeing = registry.gate(name, better, pinned, target="int_rate", thresholds=required)
+    assert not disagreeing.promoted and disagreeing.reason == "shadow agreement 0.5 < 0.75"
+    assert registry.champion_version(name) == basic
+
+    for number in range(5, 9):
+        shadowed(number, 10.0, 10.0 + 1e-9)
+    won = registry.gate(name, better, pinned, target="int_rate", thresholds=required)
+    assert won.promoted and registry.champion_version(name) == better
+    tags = _tags(name, better)
+    assert tags["gate.shadow_requests"] == "8" and float(tags["gate.shadow_agreement"]) == 0.75
+    assert float(tags["gate.shadow_latency_ratio"]) == 2.0

@@ -6,13 +6,24 @@ A service class derives from :class:`ModelService`, defines its own ``POST /invo
 ``make_live``, and mounts :func:`admin_app` (one per class) for ``/model`` and
 ``/model/reload``. One service instance serves one registered model; several models are
 several servers (:mod:`.deploy`).
+
+One model, several aliases: with a traffic split (:mod:`.traffic`) a request goes to the alias
+:meth:`ModelService.route` picks, and with shadow scoring (:mod:`.shadow`)
+:meth:`ModelService.answered` offers a share of the answered requests to the shadow alias. Each
+alias is a :class:`Live` of its own, switched when its alias moves; the served alias
+(``LAKESIDE_SERVE_ALIAS``) stays ``self.live``, the others are ``self.lanes``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import random
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,7 +32,8 @@ from fastapi import Depends, FastAPI
 from starlette.responses import JSONResponse
 
 from lakeside.config import ServingSettings, serving
-from lakeside.serving import inference
+from lakeside.serving import inference, shadow, traffic
+from lakeside.serving.guard import current_request
 from lakeside.serving.models import ModelRef, ServedModel, load, load_stored, resolve
 from lakeside.serving.payloads import PayloadError
 from lakeside.tracking import tracking_uri
@@ -42,6 +54,19 @@ rejected = bentoml.metrics.Counter(
 served_version = bentoml.metrics.Gauge(
     name="lakeside_served_model_version", documentation="The registered model version being served.",
     labelnames=["model"],
+)
+served_alias_version = bentoml.metrics.Gauge(
+    name="lakeside_served_alias_version", documentation="The version each served alias points at (split, shadow).",
+    labelnames=["model", "alias"],
+)
+answered_requests = bentoml.metrics.Counter(
+    name="lakeside_answered_requests", documentation="Requests predicted, by the version and alias that answered.",
+    labelnames=["model", "version", "alias"],
+)
+prediction_seconds = bentoml.metrics.Histogram(
+    name="lakeside_prediction_seconds", documentation="The model step of a request (batching included), by version.",
+    labelnames=["model", "version", "alias"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
 
@@ -88,6 +113,14 @@ class ModelService:
         self._switch_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.live = self._live(self._first_model())
+        self.lanes: dict[str, Live] = {}
+        self.split: traffic.Split | None = None
+        self.missing: list[str] = []
+        self.shadow: shadow.ShadowScorer | None = None
+        if self.settings.shadow_share > 0:
+            self.shadow = shadow.ShadowScorer(shadow.active_log, self.settings.shadow_timeout_s,
+                                              self.settings.shadow_queue, self.settings.max_batch_rows)
+        self._arrange(starting=True)
         self._stop = threading.Event()
         if self.settings.watch_s > 0 and self.tracking_uri:
             threading.Thread(target=self._watch, name="lakeside-alias-watch", daemon=True).start()
@@ -99,7 +132,50 @@ class ModelService:
         """Let the old model finish the requests it holds, then let it go."""
 
     def describe(self) -> dict[str, Any]:
-        return {**self.live.model.describe(), "service": self.kind, "watch_s": self.settings.watch_s}
+        described = {**self.live.model.describe(), "service": self.kind, "watch_s": self.settings.watch_s}
+        if self.split is not None:
+            serving = {self.settings.alias: self.live.model.ref.version,
+                       **{alias: lane.model.ref.version for alias, lane in self.lanes.items()}}
+            described["split"] = {**self.split.describe(),
+                                  "versions": {a: serving[a] for a in self.split.aliases if a in serving},
+                                  "missing": self.missing}
+        if self.shadow is not None:
+            lane = self.lanes.get(self.settings.shadow_alias)
+            described["shadow"] = {"alias": self.settings.shadow_alias, "share": self.settings.shadow_share,
+                                   "version": lane.model.ref.version if lane else None,
+                                   "timeout_s": self.settings.shadow_timeout_s, "queue": self.settings.shadow_queue,
+                                   "pending": self.shadow.pending(), "counts": dict(self.shadow.counts)}
+        return described
+
+    def route(self) -> Live:
+        """The alias that answers this request: the served one, or with a split the one it picks
+        (by ``X-Lakeside-Route-Key`` when sent); an alias that is not loaded falls back to the
+        served one."""
+        split = self.split
+        if split is None:
+            return self.live
+        request = current_request.get()
+        alias = split.choose(request[1].get(traffic.ROUTE_KEY_HEADER) if request else None)
+        return self.live if alias == self.settings.alias else self.lanes.get(alias, self.live)
+
+    def answered(self, live: Live, started: float, predictions: Any, rows: int,
+                 score: Callable[[ServedModel], Any], columns: dict[str, list[Any]] | None = None) -> None:
+        """Count a predicted request for its version and, with shadow scoring, offer its share to
+        the shadow alias (``score(model)`` predicts the same input; never awaited). ``columns``:
+        the rows, when ``model.predict(columns)`` scores them (shadow requests are then batched)."""
+        elapsed = time.perf_counter() - started
+        ref = live.model.ref
+        answered_requests.labels(model=ref.name, version=ref.version, alias=ref.alias or "").inc()
+        prediction_seconds.labels(model=ref.name, version=ref.version, alias=ref.alias or "").observe(elapsed)
+        if self.shadow is None:
+            return
+        lane = self.lanes.get(self.settings.shadow_alias)
+        if lane is None or lane.model.ref.version == ref.version or random.random() >= self.settings.shadow_share:
+            return
+        request = current_request.get()
+        self.shadow.offer(shadow.ShadowJob(
+            request[0] if request else uuid.uuid4().hex[:16], dt.datetime.now(dt.timezone.utc), rows, ref,
+            predictions, elapsed * 1000, lane.model, score, columns))
 
     def refuse(self, error: PayloadError, live: Live) -> JSONResponse:
         rejected.labels(status=str(error.status)).inc()
@@ -115,6 +191,9 @@ class ModelService:
     def shutdown(self) -> None:
         self._stop.set()
         inference.close_active()
+        if self.shadow is not None:
+            self.shadow.close()
+            shadow.close_log()
 
     def check_alias(self) -> bool:
         """Switch to the version the alias points at, if it moved; ``True`` when it switched.
@@ -125,13 +204,73 @@ class ModelService:
         with self._switch_lock:
             current = self.live.model.ref
             ref = resolve(current.name, self.settings.alias, self.tracking_uri)
-            if ref.version == current.version:
-                return False
-            new = self._live(load(ref))
-            old, self.live = self.live, new
+            moved = ref.version != current.version
+            if moved:
+                new = self._live(load(ref))
+                old, self.live = self.live, new
+            lanes_moved = self._arrange()
+        if not moved:
+            return lanes_moved
         log.info("switched %s@%s from version %s to %s", ref.name, ref.alias, current.version, ref.version)
         self.retire(old)
         return True
+
+    def _arrange(self, starting: bool = False) -> bool:
+        """Read the split again and load, switch or drop the other aliases it and the shadow
+        need; True when one of them moved. An alias that points at no version is left out (its
+        traffic goes to the served alias) with a warning."""
+        name = self.live.model.ref.name
+        split = self._read_split(name, starting)
+        wanted = list(split.aliases) if split else []
+        if self.shadow is not None:
+            wanted.append(self.settings.shadow_alias)
+        lanes: dict[str, Live] = {}
+        missing: list[str] = []
+        for alias in dict.fromkeys(a for a in wanted if a != self.settings.alias):
+            current = self.lanes.get(alias)
+            try:
+                ref = resolve(name, alias, self.tracking_uri)
+            except Exception as error:  # noqa: BLE001 - a missing alias or a registry away a while
+                if getattr(error, "error_code", None) in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+                    if alias not in self.missing:
+                        log.warning("%s@%s points at no version: its share is served by %s version %s (%s)",
+                                    name, alias, self.settings.alias, self.live.model.ref.version, error)
+                    missing.append(alias)
+                elif current is not None:
+                    log.warning("could not look %s@%s up (still serving version %s): %s", name, alias,
+                                current.model.ref.version, error)
+                    lanes[alias] = current
+                else:
+                    log.warning("could not look %s@%s up; served by %s meanwhile: %s", name, alias,
+                                self.settings.alias, error)
+                    missing.append(alias)
+                continue
+            if current is not None and current.model.ref.version == ref.version:
+                lanes[alias] = current
+                continue
+            lanes[alias] = self.make_live(load(ref))
+            served_alias_version.labels(model=name, alias=alias).set(float(ref.version))
+            log.info("%s@%s: serving version %s beside %s", name, alias, ref.version, self.settings.alias)
+        retired = [lane for alias, lane in self.lanes.items() if lanes.get(alias) is not lane]
+        started = [alias for alias, lane in lanes.items() if self.lanes.get(alias) is not lane]
+        self.lanes, self.split, self.missing = lanes, split, missing
+        for old in retired:
+            self.retire(old)
+        return bool(retired or started)
+
+    def _read_split(self, name: str, starting: bool) -> traffic.Split | None:
+        """A split that cannot be read stops the service from starting; later (a tag changed to
+        something wrong), the split stays as it was."""
+        try:
+            return traffic.configured_split(self.settings.split, name, self.tracking_uri)
+        except traffic.SplitError as error:
+            if starting:
+                raise
+            log.warning("%s (keeping the split as it was)", error)
+            return self.split
+        except Exception as error:  # noqa: BLE001 - the registry may be down a while; keep the split
+            log.warning("could not read %s's tag %s (keeping the split as it was): %s", name, traffic.SPLIT_TAG, error)
+            return self.split
 
     def _first_model(self) -> ServedModel:
         config = self.settings

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from lakeside.config import serving
@@ -27,6 +28,8 @@ _KEY_FILE_CACHE: dict[os.PathLike, tuple[int, str | None]] = {}
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs", "/docs.json", "/schema.json", "/"})
 RECORDED_PATHS = frozenset({"/invocations"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+current_request: ContextVar[tuple[str, dict[str, str]] | None] = ContextVar("lakeside_request", default=None)
+"""The request id and the (lower-cased) headers of the request being answered, for the service."""
 
 
 class RequestGuard:
@@ -41,6 +44,7 @@ class RequestGuard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         request_id = headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        current_request.set((request_id, headers))
         path = scope.get("path", "")
         arrived = dt.datetime.now(dt.timezone.utc)
         started = time.perf_counter()

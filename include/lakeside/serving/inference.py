@@ -126,8 +126,9 @@ class InferenceLog:
         self._thread.start()
         return self
 
-    def record(self, record: InferenceRecord) -> None:
-        """Enqueue without waiting; a full queue spills the record to disk."""
+    def record(self, record: Any) -> None:
+        """Enqueue a record (anything with ``row(max_field_bytes)``, an :class:`InferenceRecord`
+        here) without waiting; a full queue spills it to disk."""
         row = record.row(self.max_field_bytes)
         try:
             self._queue.put_nowait(row)
@@ -191,15 +192,22 @@ class InferenceLog:
         failed: list[dict[str, Any]] = []
         for model, model_rows in by_model.items():
             try:
-                lake.table(table_name(model)).append(_arrow(model_rows), partition_by=["date"])
+                lake.table(self.table_name(model)).append(self.arrow(model_rows), partition_by=["date"])
                 self.written += len(model_rows)
             except Exception as error:  # noqa: BLE001 - kept and retried: the lake may be busy or full
                 self.errors += 1
                 write_errors.inc()
                 log.warning("could not append %d records to %s (kept for the next pass): %s",
-                            len(model_rows), table_name(model), error)
+                            len(model_rows), self.table_name(model), error)
                 failed += model_rows
         return failed
+
+    def table_name(self, model: str) -> str:
+        """The table a model's records go to (a subclass may write another table)."""
+        return table_name(model)
+
+    def arrow(self, rows: list[dict[str, Any]]) -> pa.Table:
+        return _arrow(rows)
 
     def _keep(self, rows: list[dict[str, Any]]) -> None:
         self._pending = rows + self._pending
@@ -234,12 +242,13 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _arrow(rows: list[dict[str, Any]]) -> pa.Table:
-    columns = {name: [row[name] for row in rows] for name in SCHEMA.names if name not in ("timestamp", "date")}
+def _arrow(rows: list[dict[str, Any]], schema: pa.Schema = SCHEMA) -> pa.Table:
+    """Rows (``timestamp`` as ISO text, no ``date``) as a table of ``schema``."""
+    columns = {name: [row[name] for row in rows] for name in schema.names if name not in ("timestamp", "date")}
     stamps = [dt.datetime.fromisoformat(row["timestamp"]) for row in rows]
     columns["timestamp"] = stamps
     columns["date"] = [stamp.date() for stamp in stamps]
-    return pa.table({name: pa.array(columns[name], type=SCHEMA.field(name).type) for name in SCHEMA.names})
+    return pa.table({name: pa.array(columns[name], type=schema.field(name).type) for name in schema.names})
 
 
 _active: InferenceLog | None = None

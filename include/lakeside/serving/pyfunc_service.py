@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from typing import Any
 
 import bentoml
@@ -57,7 +58,7 @@ class PyfuncService(ModelService):
     ) -> Any:
         """Predictions for ``inputs`` (arrays, named arrays or records) or a DataFrame shape, with
         optional ``params`` for the model's ``predict``; answered ``{"predictions": ...}``."""
-        live = self.live
+        live = self.route()
         body = {"inputs": inputs, "dataframe_split": dataframe_split, "dataframe_records": dataframe_records,
                 "columns": columns, "data": data}
         try:
@@ -65,6 +66,7 @@ class PyfuncService(ModelService):
             checked = check_params(params, live.model.params_schema)
         except PayloadError as error:
             return self.refuse(error, live)
+        started = time.perf_counter()
         try:
             predictions = await asyncio.get_running_loop().run_in_executor(
                 live.runner, _predict, live.model, model_input, checked)
@@ -74,6 +76,8 @@ class PyfuncService(ModelService):
             if getattr(error, "error_code", None) == "INVALID_PARAMETER_VALUE":  # MLflow's schema enforcement
                 return self.refuse(PayloadError(str(getattr(error, "message", error))), live)
             raise
+        self.answered(live, started, predictions, _count(model_input),
+                      lambda model: _predict(model, model_input, checked))
         answer = predictions if shape == LEGACY_SPLIT else {"predictions": predictions}
         return JSONResponse(answer, headers=live.headers)
 
@@ -105,6 +109,16 @@ def _frame(columns: dict[str, list[Any]], model: ServedModel):
         elif spec.type == "datetime":
             frame[spec.name] = pd.to_datetime(frame[spec.name])
     return frame
+
+
+def _count(model_input: Any) -> int:
+    """Rows of a model input (the first axis of an array, a frame's rows, a dict's first array)."""
+    if isinstance(model_input, dict):
+        model_input = next(iter(model_input.values()), [])
+    try:
+        return len(model_input)
+    except TypeError:
+        return 1
 
 
 def _predict(model: ServedModel, model_input: Any, params: dict[str, Any] | None) -> Any:

@@ -7,8 +7,10 @@ Endpoints: ``POST /invocations`` (the four MLflow shapes and the Open Inference 
 body, see :mod:`.payloads`),
 ``GET /model`` (what is served), ``POST /model/reload`` (look up the alias now),
 ``GET /healthz`` ``/livez`` ``/readyz``, ``GET /metrics`` (Prometheus), ``/docs`` (OpenAPI).
-Every answer carries ``X-Request-ID`` and the ``X-Model-Name/-Version/-Alias`` served.
-Rows are checked against the signature, then predicted with adaptive batching.
+Every answer carries ``X-Request-ID`` and the ``X-Model-Name/-Version/-Alias`` that answered it
+(with a traffic split, the alias the request was routed to). Rows are checked against the
+signature, then predicted with adaptive batching; with shadow scoring a share of them is scored
+again by the shadow alias after the answer (:mod:`.shadow`).
 
 Settings: :func:`lakeside.config.serving` (``LAKESIDE_SERVE_MODEL``, ``LAKESIDE_SERVE_ALIAS``,
 ``LAKESIDE_SERVE_MODEL_TAG``, ``LAKESIDE_SERVE_WATCH_S``, the API key, the limits) and
@@ -18,6 +20,7 @@ Settings: :func:`lakeside.config.serving` (``LAKESIDE_SERVE_MODEL``, ``LAKESIDE_
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import bentoml
@@ -56,7 +59,7 @@ class TabularService(ModelService):
         model does not take are dropped and named in ``X-Dropped-Columns`` (and
         ``dropped_columns`` of an object answer)."""
         self.remember_loop()
-        live = self.live
+        live = self.route()
         body = {"columns": columns, "data": data, "dataframe_split": dataframe_split,
                 "dataframe_records": dataframe_records, "inputs": inputs}
         try:
@@ -64,7 +67,9 @@ class TabularService(ModelService):
             live.model.check(rows)
         except PayloadError as error:
             return self.refuse(error, live)
+        started = time.perf_counter()
         predictions = await live.runner.predict(rows.columns, rows.count)
+        self.answered(live, started, predictions, rows.count, lambda model: model.predict(rows.columns), rows.columns)
         return self.answer(rows, predictions, live, id)
 
     def answer(self, rows: Rows, predictions: list[Any], live: Live, request_id: str | None) -> JSONResponse:
