@@ -74,10 +74,15 @@ def monitoring():
 
     @task(on_failure_callback=WebhookNotifier())
     def alert(table_problems: list[str], drifts: dict[str, list[str]], ds: str | None = None) -> int:
-        from lakeside.monitoring.alerts import raise_alerts
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from lakeside.monitoring.alerts import MonitorAlert, raise_alerts
         from lakeside.tables import open_lake
 
-        return raise_alerts(open_lake(), ds, drifts, table_problems)
+        try:
+            return raise_alerts(open_lake(), ds, drifts, table_problems)
+        except MonitorAlert as crossing:  # a verdict, not a hiccup: retrying gives the same one
+            raise AirflowFailException(str(crossing)) from crossing
 
     @task
     def compact_inference(ds: str | None = None) -> dict[str, int]:

@@ -61,3 +61,29 @@ def test_changed_category_shares_drift_and_nulls_are_left_out():
     assert result.kind == "categorical" and result.ks is None
     assert result.psi > 0.2 and result.js > 0.1
     assert result.recent_rows == changed.notna().sum()
+
+
+def _months(rng, size: int, shift_years: int = 0) -> pd.Series:
+    """Dates of first credit line as silver holds them (Python dates, one per month, ~30 years)."""
+    months = rng.integers(0, 360, size)
+    return pd.Series([pd.Timestamp(1985 + shift_years + m // 12, m % 12 + 1, 1).date() for m in months])
+
+
+def test_dates_are_ordered_values_quiet_on_the_same_months_and_loud_on_a_shift():
+    rng = np.random.default_rng(7)
+    baseline, same, shifted = _months(rng, 6000), _months(rng, 2000), _months(rng, 2000, shift_years=5)
+
+    quiet, loud = drift.drift("earliest_cr_line", baseline, same), drift.drift("earliest_cr_line", baseline, shifted)
+
+    assert quiet.kind == "temporal"
+    assert quiet.js < 0.05 and quiet.psi < 0.05 and quiet.ks < 0.05
+    assert loud.js > 0.1 and loud.psi > 0.2 and loud.ks > 0.1
+
+
+def test_recent_dates_sent_as_text_or_timestamps_compare_with_baseline_dates():
+    baseline = pd.Series([pd.Timestamp("2001-01-01").date(), pd.Timestamp("2001-02-01").date()] * 50)
+    as_text = pd.Series(["2001-01-01", "2001-02-01"] * 50)
+    as_timestamps = pd.Series(pd.to_datetime(as_text, utc=True))
+
+    assert drift.psi(baseline, as_text) == pytest.approx(0.0, abs=1e-12)
+    assert drift.ks(baseline, as_timestamps) == pytest.approx(0.0)
