@@ -5,7 +5,7 @@ The model is a real search result: ``--train-rows`` generated loans written as `
 budget), registered as ``challenger`` and promoted to ``champion`` in an MLflow registry of
 this run's own (SQLite in the work dir), and compiled as ``lakeside.retrain.register`` does
 (``lakeside.retrain.compile_registered``: ONNX graph verified on the snapshot's whole holdout).
-Then, side by side, three servers running at once:
+Then, side by side, four servers running at once:
 
 - **Lakeside** (``lakeside``): the Bento that ``lakeside.serving.deploy.build_bento`` makes for it,
   started with ``bentoml serve`` by ``deploy.start_local`` (alias watch off); it predicts through
@@ -13,6 +13,10 @@ Then, side by side, three servers running at once:
   ``"runtime": "onnx"``);
 - **Lakeside pyfunc** (``lakeside_pyfunc``): the same Bento started with
   ``LAKESIDE_SERVE_RUNTIME=pyfunc`` (its own ``LAKESIDE_HOME``), so the MLflow pyfunc predicts;
+- **Lakeside pyfunc in a process** (``lakeside_process``, ``--no-process`` leaves it out): the
+  pyfunc again, predicting in a model process (``LAKESIDE_SERVE_PREDICT_IN=process``) so the event
+  loop keeps the interpreter lock while the model runs: the tail latency at concurrency, before
+  (``lakeside_pyfunc``) and after;
 - **MLflow**: ``mlflow models serve -m models:/<name>@champion --env-manager local`` (started with
   this interpreter's ``bin`` first on ``PATH``: MLflow runs ``uvicorn`` from ``PATH``).
 
@@ -71,7 +75,13 @@ NAME = "serving_throughput"
 MODEL = "loans_int_rate"
 TARGET = "int_rate"
 LEAKAGE = ("loan_status", "total_pymnt")
-SERVERS = ("mlflow", "lakeside_pyfunc", "lakeside")
+SERVERS = ("mlflow", "lakeside_pyfunc", "lakeside_process", "lakeside")
+SERVER_ENV = {
+    "lakeside": {},
+    "lakeside_pyfunc": {"LAKESIDE_SERVE_RUNTIME": "pyfunc"},
+    "lakeside_process": {"LAKESIDE_SERVE_RUNTIME": "pyfunc", "LAKESIDE_SERVE_PREDICT_IN": "process"},
+}
+"""Each Lakeside server's settings; every server but ``lakeside`` gets a home of its own too."""
 TOLERANCE = 1e-9
 
 
@@ -101,6 +111,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "registered there is reused")
     parser.add_argument("--keep", action="store_true", help="keep the work dir afterwards")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--process", action=argparse.BooleanOptionalAction, default=True,
+                        help="also the pyfunc predicting in a model process (LAKESIDE_SERVE_PREDICT_IN=process) "
+                             "beside the one predicting in a thread (issue #19's tail latency, before and after)")
     parser.add_argument("--traffic", action=argparse.BooleanOptionalAction, default=True,
                         help="also the traffic split (90/10) and shadow (10%%) servers at --concurrency "
                              "(bench/_traffic_scenarios.py)")
@@ -153,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-")) if own_workdir else args.workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    ports = free_ports(3)
+    ports = free_ports(4)
     # Before lakeside.serving reads its settings and BentoML its home.
     os.environ.update({
         "LAKESIDE_HOME": str(workdir / "home"), "BENTOML_HOME": str(workdir / "bentoml"),
@@ -176,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         servers["lakeside"] = start_lakeside(workdir, model, tracking_uri, args.workers)
         servers["lakeside_pyfunc"] = start_lakeside(workdir, model, tracking_uri, args.workers,
                                                     name="lakeside_pyfunc", port=ports[2])
+        if args.process:
+            servers["lakeside_process"] = start_lakeside(workdir, model, tracking_uri, args.workers,
+                                                         name="lakeside_process", port=ports[3])
         checks = correctness(servers, model["columns"], rows, inproc, args)
         scenarios = [
             Scenario("single_c1", "1 row, concurrency 1", args.single_requests, 1, bodies["single"], 1),
@@ -425,7 +441,7 @@ def start_mlflow(workdir: Path, port: int, tracking_uri: str, workers: int) -> S
 def start_lakeside(workdir: Path, model: dict, tracking_uri: str, workers: int, name: str = "lakeside",
                    port: int | None = None) -> Server:
     """Build the model's Bento and start ``bentoml serve`` on it (``deploy.start_local``);
-    ``lakeside_pyfunc`` runs with ``LAKESIDE_SERVE_RUNTIME=pyfunc`` and a ``LAKESIDE_HOME`` and
+    the others run with their ``SERVER_ENV`` and a ``LAKESIDE_HOME`` and
     ``BENTOML_HOME`` of its own (its server record; its Prometheus files, which BentoML keeps in its
     home and clears at start, so sharing one would mix the two servers' batching counters)."""
     from lakeside.serving import deploy
@@ -435,8 +451,7 @@ def start_lakeside(workdir: Path, model: dict, tracking_uri: str, workers: int, 
     if workers != 1:
         os.environ["BENTOML_CONFIG_OPTIONS"] = f"services.lakeside.workers={workers}"
     own = {} if name == "lakeside" else {"LAKESIDE_HOME": str(workdir / f"home-{name}"),
-                                         "BENTOML_HOME": str(workdir / f"bentoml-{name}"),
-                                         "LAKESIDE_SERVE_RUNTIME": "pyfunc"}
+                                         "BENTOML_HOME": str(workdir / f"bentoml-{name}"), **SERVER_ENV[name]}
     with _environment(own):
         with report.timed(f"import into the BentoML store and build the Bento ({name})"):
             bento = deploy.build_bento(ref, "tabular", tracking_uri)
@@ -460,8 +475,8 @@ def start_lakeside(workdir: Path, model: dict, tracking_uri: str, workers: int, 
             with contextlib.suppress(ProcessLookupError):
                 os.kill(leftover, signal.SIGTERM)
 
-    return Server(name, url, pid, log_path, f"bentoml serve {bento}" + (" (LAKESIDE_SERVE_RUNTIME=pyfunc)" if own
-                                                                         else ""), stop)
+    settings = " ".join(f"{k}={v}" for k, v in SERVER_ENV[name].items())
+    return Server(name, url, pid, log_path, f"bentoml serve {bento}" + (f" ({settings})" if settings else ""), stop)
 
 
 @contextlib.contextmanager
@@ -581,7 +596,7 @@ def correctness(servers: dict[str, Server], columns: list[str], rows: list[list]
                if status != 200 or not _close(predictions_of(answer), expected[i:i + 1])]
         checks.append((f"{name}: {count} distinct rows, {args.concurrency} at once, each = pyfunc.predict", not bad,
                        f"wrong rows {bad[:5]}" if bad else f"{count}/{count}"))
-    for name, want in (("lakeside", "onnx"), ("lakeside_pyfunc", "pyfunc")):
+    for name, want in (("lakeside", "onnx"), ("lakeside_pyfunc", "pyfunc"), ("lakeside_process", "pyfunc")):
         if name in servers:
             with urllib.request.urlopen(f"{servers[name].url}/model", timeout=30) as answer:
                 runtime = json.load(answer).get("runtime")
@@ -596,10 +611,11 @@ def correctness(servers: dict[str, Server], columns: list[str], rows: list[list]
 def run_loads(hey: str, servers: dict[str, Server], scenarios: list[Scenario], args) -> list[Load]:
     loads = []
     for scenario in scenarios:
-        for name in SERVERS:
+        names = [name for name in SERVERS if name in servers]
+        for name in names:
             hey_run(hey, servers[name], scenario, min(args.warmup, scenario.requests), -1)
         for round_ in range(args.rounds):
-            order = SERVERS if round_ % 2 == 0 else SERVERS[::-1]
+            order = names if round_ % 2 == 0 else names[::-1]
             for name in order:
                 load = hey_run(hey, servers[name], scenario, scenario.requests, round_)
                 loads.append(load)
@@ -688,7 +704,8 @@ def summarise(scenarios: list[Scenario], loads: list[Load], inproc: dict) -> dic
                 "rounds": len(runs),
             }
         for key, (top, bottom) in (("ratios", ("lakeside", "mlflow")),
-                                   ("compiled_ratios", ("lakeside", "lakeside_pyfunc"))):
+                                   ("compiled_ratios", ("lakeside", "lakeside_pyfunc")),
+                                   ("process_ratios", ("lakeside_process", "lakeside_pyfunc"))):
             if top in per_server and bottom in per_server:
                 a, b = per_server[top], per_server[bottom]
                 per_server[key] = {
@@ -742,7 +759,8 @@ def print_and_save(args, model, inproc, scenarios, summary, loads, checks, serve
             rows.append([scenario.label, name, r["requests_per_s"], r["rows_per_s"], r["p50_ms"], r["p99_ms"],
                          r["server_cpu_ms_per_request"], r["client_cpu_ms_per_request"],
                          r["share_of_in_process_batch_rows_per_s"], r["requests_per_model_call"]])
-        for key, label in (("ratios", "Lakeside / MLflow"), ("compiled_ratios", "compiled / pyfunc")):
+        for key, label in (("ratios", "Lakeside / MLflow"), ("compiled_ratios", "compiled / pyfunc"),
+                           ("process_ratios", "pyfunc: process / thread")):
             if key in result:
                 q = result[key]
                 rows.append([scenario.label, label, q["requests_per_s"], None, q["p50"], q["p99"],
@@ -753,7 +771,8 @@ def print_and_save(args, model, inproc, scenarios, summary, loads, checks, serve
                  title=(f"{NAME}: {model['name']} v{model['version']} ({model['family']}; compiled: "
                         f"{model['compiled']['runtime']}, max abs diff {model['compiled']['max_abs_diff']}), "
                         f"{args.workers} worker process each, median of {args.rounds} rounds; lakeside = compiled "
-                        f"(onnxruntime), lakeside_pyfunc = LAKESIDE_SERVE_RUNTIME=pyfunc"))
+                        f"(onnxruntime), lakeside_pyfunc = LAKESIDE_SERVE_RUNTIME=pyfunc, lakeside_process = "
+                        f"the pyfunc with LAKESIDE_SERVE_PREDICT_IN=process"))
     print(flush=True)
     report.table(["in-process predict", "ms per call", "rows/s"],
                  [[f"{'compiled' if k.startswith('compiled') else 'pyfunc'}, {inproc[k]['rows']} rows",
