@@ -10,7 +10,7 @@ Daily, and after each `batch_inference` run, checks the lake and the served mode
   predictions, the day's served requests (`inference.<model>`) and batch predictions against
   its champion's training snapshot (`monitoring.profile_metrics`, `monitoring.drift_metrics`);
   thresholds in `monitors/<model>.json`. Too few rows: "insufficient data", no alert.
-- `alert`: fails, naming each crossing (`loans_int_rate: dti PSI 0.31 > 0.2 (2024-01-03)`),
+- `alert`: fails, naming each crossing (`<model>: <column> PSI 0.31 > 0.2 (<date>)`),
   records it in `monitoring.alerts` and posts it to `LAKESIDE_ALERT_WEBHOOK_URL` when set.
 - `compact_inference`: rewrites the day's small files of every `inference.<model>` table (the
   servers append every few seconds) into few large ones.

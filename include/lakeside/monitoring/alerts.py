@@ -1,6 +1,6 @@
 """Alerts: what crossed a threshold on a logical date, recorded in ``monitoring.alerts`` (the
 date's rows replaced, so a rerun gives the same table) and raised as :class:`MonitorAlert`,
-whose message names each crossing (``loans_int_rate: dti PSI 0.31 > 0.2 (2024-01-03)``)."""
+whose message names each crossing (``<model>: <column> PSI 0.31 > 0.2 (<date>)``)."""
 
 from __future__ import annotations
 
