@@ -179,17 +179,27 @@ def start_local(bento: str, model: str, alias: str, tracking_uri: str, port: int
     config = serving()
     record = LocalServer(model, alias, config.host, port or choose_port(model, list(
         r.port for r in running_servers().values())), bento, kind)
-    env = {**os.environ, "BENTOML_HOME": str(config.bentoml_home), "MLFLOW_TRACKING_URI": tracking_uri,
-           "LAKESIDE_SERVE_MODEL": model, "LAKESIDE_SERVE_ALIAS": alias}
-    env.pop("LAKESIDE_SERVE_MODEL_TAG", None)
     folder = server_dir(model)
     (folder / "server.json").write_text(json.dumps(asdict(record), indent=2))
+    launch(bento, model, alias, tracking_uri, record.host, record.port, folder, wait_s)
+    return record.url
+
+
+def launch(bento: str, model: str, alias: str, tracking_uri: str, host: str, port: int, folder: Path,
+           wait_s: float = 300.0, **settings: str) -> subprocess.Popen:
+    """``bentoml serve <bento>`` in the background serving ``model@alias`` on ``host:port``, its
+    ``server.log`` and ``server.pid`` in ``folder``; returns once it answers ``/readyz``.
+    ``settings``: more ``LAKESIDE_SERVE_*`` values for this server alone."""
+    env = {**os.environ, "BENTOML_HOME": str(serving().bentoml_home), "MLFLOW_TRACKING_URI": tracking_uri,
+           "LAKESIDE_SERVE_MODEL": model, "LAKESIDE_SERVE_ALIAS": alias}
+    env.pop("LAKESIDE_SERVE_MODEL_TAG", None)
+    env.update(settings)
     process = processes.start_detached(
-        [sys.executable, "-m", "bentoml", "serve", bento, "--host", record.host, "--port", str(record.port)],
+        [sys.executable, "-m", "bentoml", "serve", bento, "--host", host, "--port", str(port)],
         env=env, log=folder / "server.log", pid_file=folder / "server.pid",
     )
-    wait_ready(record.url, wait_s, process, folder / "server.log")
-    return record.url
+    wait_ready(f"http://{host}:{port}", wait_s, process, folder / "server.log")
+    return process
 
 
 def wait_ready(url: str, wait_s: float, process: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
@@ -213,7 +223,7 @@ def stop_local(model: str | None = None, wait_s: float = 30.0) -> list[str]:
 
 def served(url: str, timeout: float = 3.0) -> dict | None:
     """What the server at ``url`` serves (``GET /model``), or None when nothing answers."""
-    request = urllib.request.Request(f"{url}/model", headers=_auth_headers())
+    request = urllib.request.Request(f"{url}/model", headers=auth_headers())
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return json.load(answer)
@@ -223,7 +233,7 @@ def served(url: str, timeout: float = 3.0) -> dict | None:
 
 def reload(url: str, timeout: float = 300.0) -> dict:
     """Ask the server at ``url`` to look its alias up now (``POST /model/reload``); what it serves then."""
-    request = urllib.request.Request(f"{url}/model/reload", data=b"", method="POST", headers=_auth_headers())
+    request = urllib.request.Request(f"{url}/model/reload", data=b"", method="POST", headers=auth_headers())
     with urllib.request.urlopen(request, timeout=timeout) as answer:
         return json.load(answer)
 
@@ -263,7 +273,7 @@ def curl_line(url: str, body: dict) -> str:
 def post(url: str, body: dict, timeout: float = 60) -> object:
     """POST ``body`` to ``url/invocations``; the decoded answer."""
     request = urllib.request.Request(f"{url}/invocations", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", **_auth_headers()})
+                                     headers={"Content-Type": "application/json", **auth_headers()})
     with urllib.request.urlopen(request, timeout=timeout) as answer:
         return json.load(answer)
 
@@ -277,7 +287,7 @@ def _free(host: str, port: int) -> bool:
     return True
 
 
-def _auth_headers() -> dict[str, str]:
+def auth_headers() -> dict[str, str]:
     from lakeside.serving.guard import current_api_key
 
     key = current_api_key()

@@ -14,8 +14,6 @@ tagged ``lakeside.replay = failed: <reason>`` and raises :class:`ReplayFailed`.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import tempfile
 import time
 import urllib.error
@@ -23,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from lakeside import processes
-from lakeside.config import registry_replay, serving
+from lakeside.config import registry_replay
 
 log = logging.getLogger(__name__)
 
@@ -97,31 +95,25 @@ def logged_payload(name: str, version: str, tracking_uri: str) -> bytes:
 def _serve_and_post(bento: str, ref, tracking_uri: str, payload: bytes) -> tuple[int, str]:
     """``bentoml serve`` the Bento on a free loopback port (alias watch and inference table off,
     the packed model served as it is), POST ``payload``, stop it."""
+    from lakeside.serving.deploy import launch
+
     host = "127.0.0.1"
     port = processes.free_port(host)
-    env = {**os.environ, "BENTOML_HOME": str(serving().bentoml_home), "MLFLOW_TRACKING_URI": tracking_uri,
-           "LAKESIDE_SERVE_MODEL": ref.name, "LAKESIDE_SERVE_ALIAS": ref.alias,
-           "LAKESIDE_SERVE_MODEL_TAG": ref.store_tag, "LAKESIDE_SERVE_WATCH_S": "0",
-           "LAKESIDE_SERVE_INFERENCE_LOG": "false"}
     with tempfile.TemporaryDirectory(prefix="lakeside-replay-") as folder:
-        log_path, pid_file = Path(folder) / "server.log", Path(folder) / "server.pid"
-        process = processes.start_detached(
-            [sys.executable, "-m", "bentoml", "serve", bento, "--host", host, "--port", str(port)],
-            env=env, log=log_path, pid_file=pid_file)
-        url = f"http://{host}:{port}"
         try:
-            processes.wait_until(lambda: processes.answers(f"{url}/readyz"), what=f"bentoml serve {bento}",
-                                 timeout=300, log=log_path, process=process)
-            return _post(url, payload)
+            launch(bento, ref.name, ref.alias, tracking_uri, host, port, Path(folder),
+                   LAKESIDE_SERVE_MODEL_TAG=ref.store_tag, LAKESIDE_SERVE_WATCH_S="0",
+                   LAKESIDE_SERVE_INFERENCE_LOG="false")
+            return _post(f"http://{host}:{port}", payload)
         finally:
-            processes.stop(pid_file)
+            processes.stop(Path(folder) / "server.pid")
 
 
 def _post(url: str, payload: bytes) -> tuple[int, str]:
-    from lakeside.serving.deploy import _auth_headers
+    from lakeside.serving.deploy import auth_headers
 
     request = urllib.request.Request(f"{url}/invocations", data=payload, method="POST",
-                                     headers={"Content-Type": "application/json", **_auth_headers()})
+                                     headers={"Content-Type": "application/json", **auth_headers()})
     try:
         with urllib.request.urlopen(request, timeout=120) as answer:
             return answer.status, answer.read().decode("utf-8", "replace")
