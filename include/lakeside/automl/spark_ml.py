@@ -128,20 +128,28 @@ class SparkTrainer:
         from pyspark.sql import functions as F
 
         data = self.data
-        if self.stopped:
-            raise TrialStopped("the family's share of the search budget is used up")
+        self._refuse_if_stopped()
         self.spark.sparkContext.setJobGroup(self.job_group, "Lakeside model search trial", interruptOnCancel=True)
         call = with_label(family.estimator(params, seed, data.task, data.balance), data.target, data.task)
         y = data.y_train
         per_fold = []
         for k, (_, check_rows) in enumerate(data.fold_indices()):
             fold_model = call.build().fit(self.train.filter(F.col(self.fits[k])))
+            self._refuse_if_stopped()
             per_fold.append(self._score(fold_model, self.train.filter(F.col(FOLD) == k), y[check_rows])[0])
+            self._refuse_if_stopped()
         estimator = call.build().fit(self.train.filter(F.col("__fit_all")))
+        self._refuse_if_stopped()
         holdout, predictions, probabilities = self._score(estimator, self.holdout, data.y_holdout)
         tail = label_stages(data.classes) if data.is_classification else []
         model = PipelineModel(stages=[*self.features.stages, estimator, *tail])
         return Evaluation(mean_metrics(per_fold), holdout, predictions, model, probabilities, self.train_rows)
+
+    def _refuse_if_stopped(self) -> None:
+        """A cancel only reaches running jobs: a deadline that falls between two of a trial's jobs
+        is seen here, before the next one starts."""
+        if self.stopped:
+            raise TrialStopped("the family's share of the search budget is used up")
 
     def stop(self) -> None:
         """Cancel the running trial's Spark jobs (the search's deadline) and refuse new trials."""

@@ -44,14 +44,29 @@ def test_a_capped_family_fits_on_its_cap_and_its_notebook_says_so(pinned, mlflow
 
 
 def test_a_spark_family_past_its_share_is_stopped_and_recorded(pinned, mlflow_server, spark, monkeypatch):
-    """The largest boosted model the family suggests (40 rounds of Spark jobs per fit, 4 fits)
-    cannot finish in a few seconds. (Far more rounds overflow the JVM's stack: no checkpoints.)"""
-    slow = {"maxIter": 40, "maxDepth": 5, "stepSize": 0.1, "minInstancesPerNode": 1}
-    monkeypatch.setitem(FAMILIES, "spark_gbt", dataclasses.replace(FAMILIES["spark_gbt"], suggest=lambda trial: slow))
+    """The trial's first prediction job hangs for two minutes; the deadline cancels it, or, when
+    the deadline falls before or between the trial's jobs, the next job is refused."""
+    from lakeside.automl import spark_ml
+
+    predict = spark_ml._predict
+
+    def hang(frames):
+        time.sleep(120)
+        yield from frames
+
+    def hanging_predict(model, frame):
+        frame.sparkSession.range(1).mapInPandas(hang, "id long").collect()
+        return predict(model, frame)
+
+    monkeypatch.setattr(spark_ml, "_predict", hanging_predict)
+    quick = {"maxIter": 2, "maxDepth": 2, "stepSize": 0.1, "minInstancesPerNode": 1}
+    monkeypatch.setitem(FAMILIES, "spark_gbt", dataclasses.replace(FAMILIES["spark_gbt"], suggest=lambda trial: quick))
     mlflow.set_tracking_uri(mlflow_server)
+    began = time.monotonic()
     result = search(pinned, "int_rate", experiment=f"budget-{uuid.uuid4().hex[:8]}",
                     families=["linear", "spark_gbt"], exclude=("loan_status", "total_pymnt"), time_budget_s=12,
                     cv_folds=3, max_trials_per_family=1, spark=spark)
+    assert time.monotonic() - began < 100, "the hanging job was waited for instead of cancelled"
     assert "spark_gbt" in result.skipped and "stopped at the deadline" in result.skipped["spark_gbt"]
     assert set(result.leaderboard["family"]) == {"linear"}
     assert spark.range(10).count() == 10, "the session still runs jobs after the stop"
