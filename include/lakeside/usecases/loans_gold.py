@@ -1,18 +1,24 @@
 """The loans use case's gold table ``gold.loans_portfolio``: per issue month, grade and state,
 the loans, the amount lent, the mean interest rate, the charged-off share and the share of the
 amount paid back. An ingest day replaces the months its loans were issued in, recomputed from
-every silver loan of those months (a month's loans arrive over many days)."""
+every silver loan of those months (a month's loans arrive over many days), and the months those
+same loans were in before that ingest (a corrected issue date moves a loan out of its old
+month, which must lose it)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pandas as pd
 
+from lakeside.datasets.loans import SPEC
 from lakeside.usecases import GoldTable
 
 GROUP = ["issue_month", "grade", "addr_state"]
+(KEY,) = SPEC.key
+log = logging.getLogger(__name__)
 CHARGED_OFF = "Charged Off"
 
 
@@ -48,23 +54,49 @@ def months_touched(silver: pd.DataFrame, day: str | dt.date) -> list[dt.date]:
     return sorted(set(months))
 
 
+def months_before(silver, day_rows, day: str) -> list[dt.date] | None:
+    """The issue months the loans of ``day_rows`` had in ``silver`` just before the ingest of
+    ``day`` first merged them (its commit names the logical date; without one, the last commit);
+    None when that version is gone (vacuumed): then no month can be ruled out."""
+    import pyarrow.compute as pc
+
+    commits = silver.history()
+    ingests = [c.version for c in commits if c.metadata.get("logical_date") == str(day)[:10]]
+    before = (min(ingests) if ingests else commits[0].version) - 1
+    if before < 0 or day_rows.num_rows == 0:
+        return []
+    try:
+        earlier = silver.to_arrow(version=before).select([KEY, "issue_d"])
+    except Exception as error:  # noqa: BLE001 - delta-rs and Spark name a vacuumed version differently
+        log.warning("silver.loans version %s cannot be read (%s): every month is rebuilt", before, error)
+        return None
+    earlier = earlier.filter(pc.is_in(earlier[KEY], value_set=day_rows[KEY]))
+    return sorted(set(pd.to_datetime(earlier["issue_d"].to_pandas()).dt.to_period("M").dt.to_timestamp().dt.date))
+
+
 def build_portfolio(lake, table: GoldTable, day: str) -> dict[str, Any]:
     """Replace the months ``day``'s ingest touched in ``table`` with their recomputed rows."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from lakeside.gold import conform
 
-    silver = lake.table("silver.loans").to_arrow()
+    source = lake.table("silver.loans")
     columns = ["issue_d", "grade", "addr_state", "loan_amnt", "int_rate", "loan_status", "total_pymnt", "_ingest_date"]
-    silver = silver.select(columns)
+    silver = source.to_arrow().select([KEY, *columns])
     day_rows = silver.filter(pc.equal(silver["_ingest_date"], _dates([pd.Timestamp(day).date()], silver["_ingest_date"].type)[0]))
-    months = months_touched(day_rows.to_pandas(), day)
+    previous = months_before(source, day_rows, day)
+    month_starts = pc.floor_temporal(silver["issue_d"], unit="month")
+    target = lake.table(table.name)
+    if previous is None:
+        stored = target.to_arrow().column("issue_month") if target.exists() else pa.array([], pa.date32())
+        previous = [_as_date(m) for m in [*month_starts.unique().to_pylist(), *stored.unique().to_pylist()]]
+    months = sorted(set(months_touched(day_rows.to_pandas(), day)) | set(previous))
+    silver = silver.select(columns)
     if not months:
         return {"months": [], "rows": 0}
-    month_starts = pc.floor_temporal(silver["issue_d"], unit="month")
     in_months = pc.is_in(month_starts, value_set=_dates(months, month_starts.type))
     rows = conform(portfolio(silver.filter(in_months).to_pandas()), table)
-    target = lake.table(table.name)
     predicate = "issue_month IN (" + ", ".join(f"'{m.isoformat()}'" for m in months) + ")"
     commit = {"logical_date": str(day)[:10], "source": "silver.loans"}
     if target.exists():
@@ -72,6 +104,10 @@ def build_portfolio(lake, table: GoldTable, day: str) -> dict[str, Any]:
     else:
         target.overwrite(rows, partition_by=list(table.partition_by) or None, metadata=commit)
     return {"months": [m.isoformat() for m in months], "rows": rows.num_rows, "version": target.version()}
+
+
+def _as_date(value) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _dates(days: list[dt.date], kind):

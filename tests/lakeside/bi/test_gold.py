@@ -90,6 +90,60 @@ def test_an_ingest_replaces_only_the_months_it_touched(tmp_path):
     pd.testing.assert_frame_equal(sort(lake.table(PORTFOLIO.name).to_pandas()), stored)
 
 
+def test_a_loan_moved_to_another_month_leaves_its_old_month(tmp_path):
+    """A later export corrects the issue date of some January loans to March: January loses them."""
+    lake = Lake(tmp_path / "lake", backend="embedded")
+    silver = lake.table("silver.loans")
+    first = silver_day("2024-01-02", 300)
+    silver.merge(first, keys=["id"], metadata={"logical_date": "2024-01-02"})
+    gold.refresh("loans", after="ingest", day="2024-01-02", lake=lake)
+
+    moved = first.iloc[:12].copy()
+    moved["issue_d"] = dt.date(2024, 3, 1)
+    moved["_ingest_date"] = dt.date(2024, 3, 4)
+    silver.merge(moved, keys=["id"], newer_by="_ingest_date", metadata={"logical_date": "2024-03-04"})
+    result = gold.refresh("loans", after="ingest", day="2024-03-04", lake=lake)
+
+    assert "2024-03-01" in result[PORTFOLIO.name]["months"]
+    assert {d.replace(day=1).isoformat() for d in first["issue_d"].iloc[:12]} <= set(
+        result[PORTFOLIO.name]["months"]), "the months the moved loans left were not rebuilt"
+    stored = sort(lake.table(PORTFOLIO.name).to_pandas())
+    current = silver.to_pandas()
+    pd.testing.assert_frame_equal(stored[list(expected(current).columns)], sort(expected(current)),
+                                  check_dtype=False, rtol=1e-9)
+    assert stored["loans"].sum() == len(first)
+
+    gold.refresh("loans", after="ingest", day="2024-03-04", lake=lake)
+    pd.testing.assert_frame_equal(sort(lake.table(PORTFOLIO.name).to_pandas()), stored)
+
+
+def test_without_the_version_before_the_ingest_every_month_is_rebuilt(tmp_path, monkeypatch):
+    from lakeside.tables import Table
+
+    lake = Lake(tmp_path / "lake", backend="embedded")
+    silver = lake.table("silver.loans")
+    first = silver_day("2024-01-02", 200, months_back=1)
+    silver.merge(first, keys=["id"], metadata={"logical_date": "2024-01-02"})
+    gold.refresh("loans", after="ingest", day="2024-01-02", lake=lake)
+    moved = first.iloc[:5].assign(issue_d=dt.date(2024, 3, 1), _ingest_date=dt.date(2024, 3, 4))
+    silver.merge(moved, keys=["id"], newer_by="_ingest_date", metadata={"logical_date": "2024-03-04"})
+    to_arrow = Table.to_arrow
+
+    def vacuumed(self, version=None):
+        if version is not None:
+            raise FileNotFoundError(f"version {version}: its files were vacuumed")
+        return to_arrow(self)
+
+    monkeypatch.setattr(Table, "to_arrow", vacuumed)
+    result = gold.refresh("loans", after="ingest", day="2024-03-04", lake=lake)
+    every_month = {d.replace(day=1).isoformat() for d in first["issue_d"]} | {"2024-03-01"}
+    assert set(result[PORTFOLIO.name]["months"]) == every_month
+    current = silver.to_pandas()
+    stored = sort(lake.table(PORTFOLIO.name).to_pandas())
+    pd.testing.assert_frame_equal(stored[list(expected(current).columns)], sort(expected(current)),
+                                  check_dtype=False, rtol=1e-9)
+
+
 def test_problems_name_a_missing_table_and_a_changed_column(tmp_path):
     lake = Lake(tmp_path / "lake", backend="embedded")
     assert gold.problems(lake, PORTFOLIO) == ["gold.loans_portfolio does not exist yet"]
