@@ -1,4 +1,5 @@
-"""Where raw files arrive: ``$LAKESIDE_HOME/landing/<source>/<YYYY-MM-DD>/*.csv``.
+"""Where raw files arrive: ``$LAKESIDE_HOME/landing/<source>/<YYYY-MM-DD>/*.csv``, and pictures
+in class folders ``$LAKESIDE_HOME/landing/<source>/<YYYY-MM-DD>/<label>/<file>``.
 
 In production an upstream system drops the files; the demo and tests generate them.
 """
@@ -61,3 +62,22 @@ def ensure_landing(source: str, day: dt.date | str) -> list[str]:
 def as_date(day: dt.date | str) -> dt.date:
     """A logical date given as a date or as ISO text (Airflow's ``ds`` or a timestamp)."""
     return day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
+
+
+def landed_images(source: str, day: dt.date | str) -> list[str]:
+    """The pictures that landed for ``day`` in class folders."""
+    from lakeside.datasets.car_images import class_files
+
+    return [str(path) for path, _ in class_files(landing_dir(source, day))]
+
+
+def ensure_image_landing(source: str, day: dt.date | str, per_class: int = 10) -> list[str]:
+    """The day's pictures; when none landed and generation is on, the generator's class folders
+    for the day (seeded by the date). Pictures arrive when they arrive: no pictures is not an
+    error (the caller skips the day)."""
+    images = landed_images(source, day)
+    if not images and settings().generate_missing_landing:
+        dataset_source(source).generate(landing_dir(source, day), per_class=per_class, seed=as_date(day).toordinal())
+        images = landed_images(source, day)
+    return images
+

@@ -22,10 +22,13 @@ INGEST_SOURCES = ("loans", "taxi_trips", "paysim", "weekly_sales", "store_item",
 IMAGE_SOURCES = ("car_images", "pathology_slides")
 """Sources of pictures, not rows: their modules generate and load files, and
 ``jobs/image_ingest.py`` (:mod:`lakeside.vision.store`) takes them into Delta; no ``SPEC``."""
+CLASS_FOLDER_SOURCES = ("car_images",)
+"""The image sources that land as class folders (``<label>/<file>``) and that the daily
+``image_ingest`` DAG takes in; whole slides go through the pathology DAG's own patch job."""
 
 
 def source(name: str) -> ModuleType:
     """The dataset module of ``name`` (``lakeside.datasets.<name>``)."""
-    if name not in ALL_SOURCES:
-        raise ValueError(f"unknown source {name!r}: one of {', '.join(ALL_SOURCES)}")
+    if name not in ALL_SOURCES + IMAGE_SOURCES:
+        raise ValueError(f"unknown source {name!r}: one of {', '.join(ALL_SOURCES + IMAGE_SOURCES)}")
     return importlib.import_module(f"lakeside.datasets.{name}")
