@@ -14,12 +14,14 @@ DELTA_JARS := $(CURDIR)/.cache/delta-jars
 .PHONY: setup bi-setup browser demo ui ui-stop bi bi-stop test test-fast clean
 
 BI_VENV := .venv-bi
+EVIDENTLY_VENV := .venv-evidently
 # uv installs sources only; where PYTHONDONTWRITEBYTECODE is set (as on these machines) every
 # process would compile each module it imports again: 9.6 s instead of 3.2 s to import mlflow,
 # scikit-learn, pandas and BentoML, paid by every Airflow task, Spark worker and server start.
 UV_INSTALL := $(BIN)/uv pip install --quiet --compile-bytecode
 
-setup: $(VENV)/.installed $(VENV)/.torch $(VENV)/.vision $(DELTA_JARS)/COORDINATE $(BI_VENV)/.installed
+setup: $(VENV)/.installed $(VENV)/.torch $(VENV)/.vision $(DELTA_JARS)/COORDINATE $(BI_VENV)/.installed \
+       $(EVIDENTLY_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +53,13 @@ $(BI_VENV)/.installed: requirements-bi.txt $(VENV)/.installed
 	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
 	$(UV_INSTALL) -p $(BI_VENV)/bin/python --require-hashes -r requirements-bi.txt
 	cp requirements-bi.txt $@
+
+# Evidently (the optional HTML drift report) in its own venv: its pins (pandas<3, plotly<6)
+# clash with the main venv's.
+$(EVIDENTLY_VENV)/.installed: requirements-evidently.txt $(VENV)/.installed
+	test -x $(EVIDENTLY_VENV)/bin/python || $(PYTHON) -m venv $(EVIDENTLY_VENV)
+	$(UV_INSTALL) -p $(EVIDENTLY_VENV)/bin/python -r requirements-evidently.txt
+	cp requirements-evidently.txt $@
 
 # Headless Chromium and its driver (Debian packages) for the BI end-to-end test.
 browser:

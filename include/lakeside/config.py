@@ -277,6 +277,13 @@ def ingest_sources() -> tuple[str, ...]:
     return chosen
 
 
+def evidently_venv() -> Path:
+    """``LAKESIDE_EVIDENTLY_VENV``: the venv of Evidently's HTML reports (default
+    ``.venv-evidently`` beside the checkout; its pins, pandas<3 and plotly<6, clash with ours)."""
+    venv = os.environ.get("LAKESIDE_EVIDENTLY_VENV") or str(Path(__file__).resolve().parents[2] / ".venv-evidently")
+    return Path(venv).expanduser().absolute()
+
+
 # --- BI (Superset over the gold tables) --------------------------------------------------------
 
 @dataclass(frozen=True)
