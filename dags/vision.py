@@ -23,7 +23,8 @@ slides scored by the champion -> `gold.slide_heatmap` and overlay PNGs).
 Images land through `jobs/image_ingest.py` (class folders -> `silver.car_images`, bad files to
 `quarantine.car_images` with the reason).
 
-Params: `patch_size` (224), `stride` (heat map tiles; 224), `max_epochs`, `seed`.
+Params: `patch_size` (224), `stride` (heat map tiles, of the held-out slides in the training run
+and of the heat map job; 224), `max_epochs`, `seed`.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def vision_dag(name: str, patches: bool):
         def train(pinned: dict, params: dict | None = None) -> dict:
             from lakeside.retrain import train as fit
 
-            chosen = {k: params[k] for k in ("max_epochs", "seed", "patch_size") if params and k in params}
+            chosen = {k: params[k] for k in ("max_epochs", "seed", "patch_size", "stride") if params and k in params}
             return fit(name, pinned, chosen)
 
         @task

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 PATCH = 64  # 512-px slides: 64-px patches hold one kind of tissue (224 is the 4096-px default)
-PARAMS = {"max_epochs": 60, "patience": 10, "patch_size": PATCH}
+PARAMS = {"max_epochs": 60, "patience": 10, "patch_size": PATCH, "stride": 32}
 
 
 def load_job(name):
@@ -93,6 +93,17 @@ def test_the_run_tracks_backbone_tables_epochs_and_plots(pipeline):
     assert len(MlflowClient().get_metric_history(run_id, "val_loss")) >= 2
     plots = {f.path for f in MlflowClient().list_artifacts(run_id, "plots")}
     assert {"plots/confusion_matrix.png", "plots/roc_curve.png"} <= plots
+
+
+def test_the_run_shows_each_held_out_slide_as_a_heat_map_overlapping_its_mask(pipeline):
+    run = MlflowClient().get_run(pipeline["result"]["trained"]["run_id"])
+    patches = pipeline["lake"].table("gold.pathology_patches_features").to_pandas().groupby("slide_id").size()
+    maps = {Path(f.path).stem for f in MlflowClient().list_artifacts(run.info.run_id, "heatmaps")
+            if f.path.endswith(".png")}
+    assert maps and maps <= set(patches.index)
+    assert patches[sorted(maps)].sum() == int(run.data.params["holdout_rows"]), "maps of other than the held-out slides"
+    ious = json.loads(Path(MlflowClient().download_artifacts(run.info.run_id, "heatmaps/iou.json")).read_text())
+    assert set(ious) == maps and run.data.metrics["test_heatmap_iou"] >= 0.5, ious
 
 
 def test_the_gate_scores_the_served_model_on_a_held_out_slide_and_promotes_it(pipeline):

@@ -9,8 +9,10 @@ the same way out of the training rows.
 The run logs the backbone (wheel versions, weights hash, the features' backbone graph hash), the
 tables and versions, the patch size, the head's settings; per-epoch loss and accuracy; holdout
 accuracy, macro F1, log loss (and ROC AUC for two classes); a confusion matrix, the ROC curve,
-a grid of misclassified images. The model is :mod:`lakeside.vision.pyfunc` over backbone +
-head + softmax exported as one ONNX graph, checked against torch (1e-4) before it is logged.
+a grid of misclassified images; for a split by slide, the held-out slides' heat maps (and
+their overlap with a tumour mask where one lies beside the slide). The model is
+:mod:`lakeside.vision.pyfunc` over backbone + head + softmax exported as one ONNX graph,
+checked against torch (1e-4) before it is logged.
 
 The gate's evaluator scores the *served* model: the holdout's images, base64-encoded, through
 the registered pyfunc.
@@ -100,6 +102,10 @@ def train(use_case, snapshot: Snapshot, params: dict[str, Any], spark=None) -> d
         graph = export_checked(fitted, contents[:4], folder / "classifier.onnx")
         log_plots(holdout[target].astype(str).to_numpy(), probabilities, classes, contents, use_case.positive_label,
                   folder)
+        if group:
+            size = int(params.get("patch_size") or 224)
+            log_slide_heatmaps(images, holdout[group].astype(str).unique(), graph, classes,
+                               use_case.positive_label or classes[-1], size, int(params.get("stride") or size), folder)
         info = pyfunc.log_model(graph, classes, contents[:2])
     log.info("%s: best epoch %d of %d, holdout %s", use_case.name, fitted.best_epoch, len(fitted.history), scores)
     return {"model_uri": info.model_uri, "run_id": run.info.run_id, "family": FAMILY, "metrics": scores}
@@ -194,6 +200,56 @@ def log_plots(actual, probabilities, classes, contents, positive, folder: Path) 
         mlflow.log_artifact(str(plots.grid([contents[i] for i in wrong],
                                            [f"{actual[i]} as {predicted[i]}" for i in wrong],
                                            folder / "misclassified.png")), "plots")
+
+
+def slide_locations(images) -> dict[str, Path]:
+    """``slide_id -> file`` of the whole slides the images table's patches were cut from: the
+    folders its commits name (``slides``), the newest commit's file winning."""
+    from lakeside.datasets.pathology_slides import slide_files
+
+    found: dict[str, Path] = {}
+    for commit in reversed(images.history()):
+        folder = commit.metadata.get("slides")
+        if folder and Path(folder).is_dir():
+            found.update(slide_files(folder))
+    return found
+
+
+def log_slide_heatmaps(images, slide_ids, graph_path: Path, classes: list[str], positive: str, size: int,
+                       stride: int, folder: Path) -> dict[str, float]:
+    """The held-out slides scored tile by tile (``size``-pixel tiles every ``stride`` pixels, glass
+    skipped) by the trained graph, logged as overlay PNGs under ``heatmaps/``; where the slide has a tumour mask
+    beside it (``<slide>_mask.png``), the intersection over union of tiles at 0.5 and the mask,
+    per slide in ``heatmaps/iou.json`` and their mean as ``test_heatmap_iou``."""
+    import json
+
+    import mlflow
+    from PIL import Image
+
+    from lakeside.datasets.pathology_slides import read_slide
+    from lakeside.vision import heatmap, plots
+    from lakeside.vision.runtime import OnnxModel
+
+    files = slide_locations(images)
+    chosen = sorted(set(slide_ids) & set(files))
+    if not chosen:
+        log.warning("no held-out slide found beside the patches (%s): no heat maps", sorted(slide_ids)[:5])
+        return {}
+    graph, ious = OnnxModel(graph_path), {}
+    for slide_id in chosen:
+        slide = read_slide(files[slide_id])
+        cells = heatmap.grid(heatmap.score_slide(slide, graph, classes.index(positive), size, stride),
+                             slide.shape[:2], stride)
+        mlflow.log_artifact(str(plots.overlay(slide, cells, folder / f"{slide_id}.png")), "heatmaps")
+        mask = files[slide_id].with_name(f"{slide_id}_mask.png")
+        if mask.exists():
+            ious[slide_id] = heatmap.iou(cells, np.asarray(Image.open(mask)) > 0, stride)
+    if ious:
+        (folder / "iou.json").write_text(json.dumps(ious, indent=2))
+        mlflow.log_artifact(str(folder / "iou.json"), "heatmaps")
+        mlflow.log_metric("test_heatmap_iou", float(np.mean(list(ious.values()))))
+    log.info("heat maps of %d held-out slides; IoU with their masks: %s", len(chosen), ious)
+    return ious
 
 
 def lake_of(snapshot: Snapshot):
