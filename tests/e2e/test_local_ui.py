@@ -1,11 +1,13 @@
 """Local UI mode: one command brings up the Airflow UI, the MLflow UI and the champion's endpoint
 on loopback; a run triggered through Airflow's REST API (what the UI's Trigger button calls)
-is executed by the standalone scheduler and switches the endpoint; --stop takes all of it down."""
+is executed by the standalone scheduler and switches the endpoint; a drifted retrain waits until a
+person approves it over the same API, then promotes; --stop takes all of it down."""
 
 import json
 import os
 import socket
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -20,6 +22,7 @@ from lakeside.serving.deploy import post, served
 pytestmark = pytest.mark.slow
 
 MODEL = "ui_iris"
+PETAL = "petal length (cm)"
 
 
 def _free_port() -> int:
@@ -47,21 +50,37 @@ def _api(url: str, method: str = "GET", body: dict | None = None) -> dict:
         return json.load(answer)
 
 
-def _trigger_and_wait(airflow: str, dag_id: str, conf: dict, timeout: float = 300) -> tuple[str, dict]:
+def _trigger(airflow: str, dag_id: str, conf: dict) -> str:
+    """Unpause ``dag_id`` and trigger a run with ``conf`` (what the UI's Trigger button does); its URL."""
     api = f"{airflow}/api/v2/dags/{dag_id}"
     _api(api, "PATCH", {"is_paused": False})
     run_id = _api(f"{api}/dagRuns", "POST", {"logical_date": None, "conf": conf})["dag_run_id"]
-    run_url = f"{api}/dagRuns/{urllib.parse.quote(run_id)}"
+    return f"{api}/dagRuns/{urllib.parse.quote(run_id)}"
+
+
+def _wait(url: str, states: tuple[str, ...], timeout: float = 300) -> str:
     deadline = time.monotonic() + timeout
-    while (state := _api(run_url)["state"]) not in ("success", "failed") and time.monotonic() < deadline:
+    while (state := _api(url)["state"]) not in states and time.monotonic() < deadline:
         time.sleep(2)
+    return state
+
+
+def _trigger_and_wait(airflow: str, dag_id: str, conf: dict, timeout: float = 300) -> tuple[str, dict]:
+    run_url = _trigger(airflow, dag_id, conf)
+    state = _wait(run_url, ("success", "failed"), timeout)
     result = _api(f"{run_url}/taskInstances/deploy/xcomEntries/return_value")["value"] if state == "success" else {}
     return state, result
 
 
-def _train_iris(seed: int) -> str:
-    """A new registered version of the iris use case's model (the generic path, no gate)."""
+def _train_iris(seed: int, petal_shift: float = 0.0) -> str:
+    """A new registered version of the iris use case's model (the generic path, no gate);
+    ``petal_shift`` cm added to every petal length of the table it is trained on first."""
+    from lakeside.tables import open_lake
+
     retrain.refresh_reference("iris")
+    if petal_shift:
+        table = open_lake(backend="embedded").table("reference.iris")
+        table.overwrite(table.to_pandas().assign(**{PETAL: lambda rows: rows[PETAL] + petal_shift}))
     pinned = retrain.take_snapshot("iris")
     found = retrain.train("iris", pinned, {"time_budget_s": 30, "families": ["logistic"]}, seed=seed)
     return retrain.register("iris", found, pinned)
@@ -97,6 +116,54 @@ def test_one_command_brings_up_the_uis_and_a_run_triggered_there_switches_the_en
     assert served(endpoint_url)["version"] == second
     assert post(endpoint_url, rows) == ["setosa", "virginica"]
 
+    assert_a_drifted_retrain_waits_for_approval_then_promotes(airflow, endpoint_url, rows)
+
     assert ui.main(["--stop"]) == 0
     assert not processes.answers(f"{airflow}/api/v2/monitor/health")
     assert served(endpoint_url) is None
+
+
+def assert_a_drifted_retrain_waits_for_approval_then_promotes(airflow: str, endpoint_url: str, rows: dict) -> None:
+    """The champion was trained on petals 3 cm too long; the retrain on the real table drifted,
+    so its gate waits on `approve_drift` until a person approves over the REST API (what the
+    UI's Approve button calls), then promotes and deploys the retrained model. (Unpausing the
+    weekly DAG also starts its latest scheduled run: whichever run reaches the approval first
+    is the one approved.)"""
+    client = mlflow.MlflowClient()
+    shifted = _train_iris(seed=2, petal_shift=3.0)
+    client.set_registered_model_alias(MODEL, "champion", shifted)
+    _trigger(airflow, "retrain_iris", {"time_budget_s": 20, "families": ["logistic"]})
+    waiting = _waiting_for_approval(airflow, "retrain_iris")
+    assert client.get_model_version_by_alias(MODEL, "champion").version == shifted, "promoted before approval"
+
+    answer = _api(f"{waiting}/taskInstances/approve_drift/-1/hitlDetails", "PATCH", {"chosen_options": ["Approve"]})
+    assert answer["chosen_options"] == ["Approve"]
+    assert _wait(waiting, ("success", "failed")) == "success", _api(f"{waiting}/taskInstances")
+    approved = [v for v in client.search_model_versions(f"name = '{MODEL}'")
+                if v.tags.get("gate.drift_answer") == "Approve"]
+    assert len(approved) == 1 and approved[0].tags["gate.decision"] == "promoted", [v.tags for v in approved]
+    assert PETAL in approved[0].tags["gate.drift_features"]
+    assert approved[0].tags["gate.drift_responder"], "the gate did not record who approved"
+    runs = f"{airflow}/api/v2/dags/retrain_iris/dagRuns"
+    for run in _api(runs)["dag_runs"]:
+        assert _wait(f"{runs}/{urllib.parse.quote(run['dag_run_id'])}", ("success", "failed")) == "success"
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    assert int(champion.version) >= int(approved[0].version) > int(shifted)
+    assert served(endpoint_url)["version"] == champion.version
+    assert post(endpoint_url, rows) == ["setosa", "virginica"]
+
+
+def _waiting_for_approval(airflow: str, dag_id: str, timeout: float = 300) -> str:
+    """The URL of the first run of ``dag_id`` whose ``approve_drift`` awaits a person's answer."""
+    runs = f"{airflow}/api/v2/dags/{dag_id}/dagRuns"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in _api(runs)["dag_runs"]:
+            url = f"{runs}/{urllib.parse.quote(run['dag_run_id'])}"
+            try:
+                if _api(f"{url}/taskInstances/approve_drift")["state"] == "awaiting_input":
+                    return url
+            except urllib.error.HTTPError:
+                pass
+        time.sleep(2)
+    raise AssertionError(f"no run of {dag_id} waited for approval: {_api(runs)}")
