@@ -79,15 +79,18 @@ def _log(model: str, day: dt.date, window_days: int, facts: dict, folder: Path, 
     import mlflow
     from mlflow import MlflowClient
 
-    experiment = mlflow.set_experiment(EXPERIMENT).experiment_id
+    from lakeside.tracking import experiment_id
+
+    experiment = experiment_id(EXPERIMENT)
     tags = {"model": model, "model_version": str(facts["version"]), "date": day.isoformat(),
             "window_days": str(window_days), "kind": "evidently"}
     query = " AND ".join(f"tags.{key} = '{value}'" for key, value in tags.items())
     earlier = MlflowClient().search_runs([experiment], query, max_results=1)
     run_id = earlier[0].info.run_id if earlier else None
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else f"evidently-{model}-{day}", tags=tags) as run:
-        for name in ("report.html", "report.json", "drift.json"):
-            mlflow.log_artifact(str(folder / name))
+    name = None if run_id else f"evidently-{model}-{day}"
+    with mlflow.start_run(run_id=run_id, experiment_id=experiment, run_name=name, tags=tags) as run:
+        for artifact in ("report.html", "report.json", "drift.json"):
+            mlflow.log_artifact(str(folder / artifact))
         mlflow.log_metrics({"drifted_columns": sum(f["drifted"] for f in drift.values()),
                             "request_rows": int(facts["request_rows"]), "batch_rows": int(facts["batch_rows"])})
         mlflow.set_tags({"snapshot_table": facts["snapshot_table"], "snapshot_version": facts["snapshot_version"]})

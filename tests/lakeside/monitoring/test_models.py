@@ -144,3 +144,10 @@ def test_evidently_report_of_the_shifted_day_is_logged_and_names_the_shifted_col
     again = report.report(MODEL, SHIFTED, lake)
     assert again.run_id == made.run_id, "a rerun of the same model, version and date logs into its run"
 
+    from lakeside.tracking import experiment_id
+
+    with mlflow.start_run(experiment_id=experiment_id("after-the-report")) as later:
+        pass
+    with mlflow.start_run(run_id=later.info.run_id):  # refused if the report set a global experiment
+        pass
+
