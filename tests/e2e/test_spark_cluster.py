@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from lakeside.local.cluster import ClusterError, process_running, start_standalone
+from lakeside.processes import free_port
 from lakeside.tables import Lake
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,9 @@ APP_NAME = "lakeside-daily_ingest"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    running = start_standalone("127.0.0.1", cores=1, memory="1g",
+    # a port of its own: with 7077 (the default) another test's master could take it right
+    # after this one stops, and "nothing answers after stop" would see that one
+    running = start_standalone("127.0.0.1", free_port(), cores=1, memory="1g",
                                state_dir=tmp_path_factory.mktemp("spark-cluster"))
     yield running
     running.stop()

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from lakeside.local.cluster import ClusterError, start_standalone
+from lakeside.processes import free_port
 
 
 @pytest.fixture()
@@ -30,7 +31,7 @@ def test_a_host_of_another_machine_is_refused(tmp_path):
 @pytest.mark.slow
 def test_a_worker_that_cannot_start_names_its_log_and_stops_the_master(tmp_path):
     with pytest.raises(ClusterError) as failure:
-        start_standalone("127.0.0.1", memory="a lot", state_dir=tmp_path, timeout=90)
+        start_standalone("127.0.0.1", free_port(), memory="a lot", state_dir=tmp_path, timeout=90)
 
     message = str(failure.value)
     assert "org.apache.spark.deploy.worker.Worker" in message
