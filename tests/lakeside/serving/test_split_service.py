@@ -120,10 +120,14 @@ def test_shadow_answers_land_beside_the_champion_s(client, service, versions, ti
         if answer.headers["x-model-version"] == versions["champion"]:
             champion_ids.append(f"shadow-{n}")
     wait_until(lambda: sum(service.shadow.counts.values()) >= before + len(champion_ids))
-    shadow.active_log().flush()
 
-    table = DeltaTable(str(settings().lake_root / "inference" / f"{MODEL}_shadow")).to_pyarrow_table().to_pylist()
-    rows = {row["request_id"]: row for row in table if row["request_id"].startswith("shadow-")}
+    def landed() -> dict:
+        shadow.active_log().flush()
+        table = DeltaTable(str(settings().lake_root / "inference" / f"{MODEL}_shadow")).to_pyarrow_table()
+        return {row["request_id"]: row for row in table.to_pylist() if row["request_id"].startswith("shadow-")}
+
+    wait_until(lambda: set(landed()) >= set(champion_ids))  # a count is kept before its record is queued
+    rows = landed()
     assert champion_ids and set(rows) == set(champion_ids), "every champion answer shadowed, no challenger answer"
     row = rows[champion_ids[0]]
     assert (row["primary_version"], row["shadow_version"]) == (versions["champion"], versions["challenger"])
