@@ -50,8 +50,12 @@ def portfolio(silver: pd.DataFrame) -> pd.DataFrame:
 def months_touched(silver: pd.DataFrame, day: str | dt.date) -> list[dt.date]:
     """The issue months of the loans that the ingest of ``day`` wrote."""
     written = silver[pd.to_datetime(silver["_ingest_date"]).dt.date == pd.Timestamp(day).date()]
-    months = pd.to_datetime(written["issue_d"]).dt.to_period("M").dt.to_timestamp().dt.date
-    return sorted(set(months))
+    return issue_months(written["issue_d"])
+
+
+def issue_months(issue_dates: pd.Series) -> list[dt.date]:
+    """The first days of the months of ``issue_dates``, sorted, once each."""
+    return sorted(set(pd.to_datetime(issue_dates).dt.to_period("M").dt.to_timestamp().dt.date))
 
 
 def months_before(silver, day_rows, day: str) -> list[dt.date] | None:
@@ -71,7 +75,7 @@ def months_before(silver, day_rows, day: str) -> list[dt.date] | None:
         log.warning("silver.loans version %s cannot be read (%s): every month is rebuilt", before, error)
         return None
     earlier = earlier.filter(pc.is_in(earlier[KEY], value_set=day_rows[KEY]))
-    return sorted(set(pd.to_datetime(earlier["issue_d"].to_pandas()).dt.to_period("M").dt.to_timestamp().dt.date))
+    return issue_months(earlier["issue_d"].to_pandas())
 
 
 def build_portfolio(lake, table: GoldTable, day: str) -> dict[str, Any]:
