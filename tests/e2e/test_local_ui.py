@@ -65,6 +65,12 @@ def _wait(url: str, states: tuple[str, ...], timeout: float = 300) -> str:
     return state
 
 
+def _task_states(run_url: str) -> list[str]:
+    """Each task of a run as ``task_id: state (start .. end)``, for a failure's message."""
+    return [f"{t['task_id']}: {t['state']} ({t['start_date']} .. {t['end_date']})"
+            for t in _api(f"{run_url}/taskInstances")["task_instances"]]
+
+
 def _trigger_and_wait(airflow: str, dag_id: str, conf: dict, timeout: float = 300) -> tuple[str, dict]:
     run_url = _trigger(airflow, dag_id, conf)
     state = _wait(run_url, ("success", "failed"), timeout)
@@ -138,7 +144,7 @@ def assert_a_drifted_retrain_waits_for_approval_then_promotes(airflow: str, endp
 
     answer = _api(f"{waiting}/taskInstances/approve_drift/-1/hitlDetails", "PATCH", {"chosen_options": ["Approve"]})
     assert answer["chosen_options"] == ["Approve"]
-    assert _wait(waiting, ("success", "failed")) == "success", _api(f"{waiting}/taskInstances")
+    assert _wait(waiting, ("success", "failed"), timeout=600) == "success", _task_states(waiting)
     approved = [v for v in client.search_model_versions(f"name = '{MODEL}'")
                 if v.tags.get("gate.drift_answer") == "Approve"]
     assert len(approved) == 1 and approved[0].tags["gate.decision"] == "promoted", [v.tags for v in approved]
