@@ -152,7 +152,7 @@ def assert_a_drifted_retrain_waits_for_approval_then_promotes(airflow: str, endp
     assert approved[0].tags["gate.drift_responder"], "the gate did not record who approved"
     runs = f"{airflow}/api/v2/dags/retrain_iris/dagRuns"
     for run in _api(runs)["dag_runs"]:
-        assert _wait(f"{runs}/{urllib.parse.quote(run['dag_run_id'])}", ("success", "failed")) == "success"
+        assert _wait(f"{runs}/{urllib.parse.quote(run['dag_run_id'])}", ("success", "failed"), timeout=600) == "success"
     champion = client.get_model_version_by_alias(MODEL, "champion")
     assert int(champion.version) >= int(approved[0].version) > int(shifted)
     assert served(endpoint_url)["version"] == champion.version
