@@ -144,7 +144,7 @@ def assert_a_drifted_retrain_waits_for_approval_then_promotes(airflow: str, endp
 
     answer = _api(f"{waiting}/taskInstances/approve_drift/-1/hitlDetails", "PATCH", {"chosen_options": ["Approve"]})
     assert answer["chosen_options"] == ["Approve"]
-    assert _wait(waiting, ("success", "failed"), timeout=600) == "success", _task_states(waiting)
+    assert _wait(waiting, ("success", "failed"), timeout=300) == "success", _task_states(waiting)
     approved = [v for v in client.search_model_versions(f"name = '{MODEL}'")
                 if v.tags.get("gate.drift_answer") == "Approve"]
     assert len(approved) == 1 and approved[0].tags["gate.decision"] == "promoted", [v.tags for v in approved]
@@ -159,17 +159,22 @@ def assert_a_drifted_retrain_waits_for_approval_then_promotes(airflow: str, endp
     assert post(endpoint_url, rows) == ["setosa", "virginica"]
 
 
-def _waiting_for_approval(airflow: str, dag_id: str, timeout: float = 300) -> str:
-    """The URL of the first run of ``dag_id`` whose ``approve_drift`` awaits a person's answer."""
+def _waiting_for_approval(airflow: str, dag_id: str, timeout: float = 300, settle_s: float = 10) -> str:
+    """The URL of the first run of ``dag_id`` whose ``approve_drift`` has awaited a person's answer
+    for ``settle_s``. (An answer within a second of the task pausing races Airflow 3.3.2's
+    scheduler: the resumed task is queued before the executor reports the paused process done,
+    the scheduler takes that report for a lost task and retries it, and the retry waits again
+    for an answer already given. Nobody clicks that fast; the test waits like a person.)"""
     runs = f"{airflow}/api/v2/dags/{dag_id}/dagRuns"
-    deadline = time.monotonic() + timeout
+    deadline, seen = time.monotonic() + timeout, {}
     while time.monotonic() < deadline:
         for run in _api(runs)["dag_runs"]:
             url = f"{runs}/{urllib.parse.quote(run['dag_run_id'])}"
             try:
-                if _api(f"{url}/taskInstances/approve_drift")["state"] == "awaiting_input":
-                    return url
+                waits = _api(f"{url}/taskInstances/approve_drift")["state"] == "awaiting_input"
             except urllib.error.HTTPError:
-                pass
-        time.sleep(2)
+                waits = False
+            if waits and time.monotonic() - seen.setdefault(url, time.monotonic()) >= settle_s:
+                return url
+        time.sleep(1)
     raise AssertionError(f"no run of {dag_id} waited for approval: {_api(runs)}")
