@@ -2,11 +2,12 @@
 pyspark's own scripts, the DAG's SparkSubmitOperator submitting to spark://127.0.0.1:<port>
 through AIRFLOW_CONN_SPARK_DEFAULT, the Delta tables checked, then both daemons stopped."""
 
+import contextlib
 import datetime as dt
 import json
 import os
-import socket
 
+import psutil
 import pytest
 
 from lakeside.local.cluster import ClusterError, process_running, start_standalone
@@ -79,18 +80,25 @@ def test_stop_ends_both_daemons(cluster):
     assert len(pids) == 2, pids
     with pytest.raises(ClusterError, match="still running"):
         start_standalone(state_dir=cluster.state_dir)
+    assert spark_daemons_listening_on(cluster.port) and spark_daemons_listening_on(cluster.webui_port)
 
     cluster.stop()
 
     assert not any(process_running(pid) for pid in pids.values())
     assert cluster.pids() == {}
-    assert not listening(cluster.host, cluster.port), f"something still answers on {cluster.master_url}"
-    assert not listening(cluster.host, cluster.webui_port)
+    for port in (cluster.port, cluster.webui_port):
+        assert not spark_daemons_listening_on(port), f"a Spark daemon still listens on {cluster.host}:{port}"
 
 
-def listening(host, port):
-    try:
-        socket.create_connection((host, port), timeout=5).close()
-    except ConnectionRefusedError:
-        return False
-    return True
+def spark_daemons_listening_on(port: int) -> list[str]:
+    """The command lines of Spark daemons listening on ``port``. (Whether anything answers there
+    says nothing: a freed port in the ephemeral range is soon some other process's, e.g. another
+    test's Spark driver.)"""
+    found = []
+    for connection in psutil.net_connections(kind="tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
+            with contextlib.suppress(psutil.Error):
+                command = " ".join(psutil.Process(connection.pid).cmdline())
+                if "org.apache.spark.deploy" in command:
+                    found.append(command)
+    return found
