@@ -149,9 +149,10 @@ class Table:
         self._require()
         return self._backend.read_spark(self.uri, version)
 
-    def to_arrow(self, version: int | None = None) -> pa.Table:
+    def to_arrow(self, version: int | None = None, columns: list[str] | None = None) -> pa.Table:
+        """The table (or one of its versions) in memory; only ``columns`` when given."""
         self._require()
-        return self._backend.read_arrow(self.uri, version)
+        return self._backend.read_arrow(self.uri, version, columns)
 
     def to_pandas(self, version: int | None = None):
         return self.to_arrow(version).to_pandas()

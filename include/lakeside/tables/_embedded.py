@@ -68,8 +68,8 @@ class EmbeddedBackend:
             "updated": int(metrics.get("num_target_rows_updated", 0)),
         }
 
-    def read_arrow(self, uri: str, version: int | None) -> pa.Table:
-        return _table(uri, version).to_pyarrow_table()
+    def read_arrow(self, uri: str, version: int | None, columns: list[str] | None = None) -> pa.Table:
+        return _table(uri, version).to_pyarrow_table(columns=columns)
 
     def read_spark(self, uri: str, version: int | None):
         from pyspark.sql.types import StructType

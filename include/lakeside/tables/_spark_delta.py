@@ -89,8 +89,9 @@ class SparkDeltaBackend:
             "updated": int(metrics.get("numTargetRowsUpdated", 0)),
         }
 
-    def read_arrow(self, uri: str, version: int | None) -> pa.Table:
-        return self.read_spark(uri, version).toArrow()
+    def read_arrow(self, uri: str, version: int | None, columns: list[str] | None = None) -> pa.Table:
+        frame = self.read_spark(uri, version)
+        return (frame.select(*[f"`{c}`" for c in columns]) if columns is not None else frame).toArrow()
 
     def read_spark(self, uri: str, version: int | None):
         reader = self.spark.read.format("delta")

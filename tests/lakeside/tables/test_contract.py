@@ -118,6 +118,18 @@ def test_time_travel_reads_an_old_version(lake, spark):
     assert table.version() == v0 + 1
 
 
+def test_a_read_of_some_columns_brings_only_those(lake, spark):
+    table = lake.table("silver.things")
+    table.overwrite(rows(spark, [(1, D1, "a", 1.5), (2, D2, "b", None)]), partition_by=["day"])
+    table.append(rows(spark, [(3, D2, "c", 2.0)]))
+
+    read = table.to_arrow(columns=["day", "amount"])
+    assert read.column_names == ["day", "amount"]
+    assert sorted(read.to_pylist(), key=str) == sorted(
+        [{"day": D1, "amount": 1.5}, {"day": D2, "amount": None}, {"day": D2, "amount": 2.0}], key=str)
+    assert table.to_arrow(version=0, columns=["id"]).column("id").to_pylist() in ([1, 2], [2, 1])
+
+
 def test_history_records_operations_and_metadata(lake, spark):
     table = lake.table("silver.things")
     table.overwrite(rows(spark, [(1, D1, "a", 1.0)]), metadata={"run_id": "r-1"})
