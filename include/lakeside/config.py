@@ -175,6 +175,12 @@ def alert_webhook_url() -> str | None:
     return os.environ.get("LAKESIDE_ALERT_WEBHOOK_URL") or None
 
 
+def monitoring_spark_rows() -> int:
+    """``LAKESIDE_MONITORING_SPARK_ROWS``: from this many recent rows (served plus batch) on, a
+    model's profiles and drift are computed by Spark instead of pandas (default 1,000,000)."""
+    return _env_number("LAKESIDE_MONITORING_SPARK_ROWS", 1_000_000, int)
+
+
 def serving() -> ServingSettings:
     """The serving and deploy settings from the environment (read when called)."""
     env = os.environ.get

@@ -78,7 +78,7 @@ def shares(baseline: pd.Series, recent: pd.Series, bins: int = BINS) -> tuple[np
     ordered = _ordered(baseline, recent)
     if ordered is not None:
         baseline, recent = ordered
-        edges = np.unique(np.quantile(baseline.astype(float), np.linspace(0, 1, bins + 1)[1:-1]))
+        edges = edges_of(baseline.to_numpy(dtype=float), bins)
         base_counts = np.bincount(np.searchsorted(edges, baseline.astype(float), side="right"),
                                   minlength=len(edges) + 1)
         recent_counts = np.bincount(np.searchsorted(edges, recent.astype(float), side="right"),
@@ -88,11 +88,15 @@ def shares(baseline: pd.Series, recent: pd.Series, bins: int = BINS) -> tuple[np
         categories = sorted(set(baseline.astype(str)) | set(recent.astype(str)))
         base_counts = baseline.astype(str).value_counts().reindex(categories, fill_value=0).to_numpy()
         recent_counts = recent.astype(str).value_counts().reindex(categories, fill_value=0).to_numpy()
-    return _normalised(base_counts), _normalised(recent_counts)
+    return normalised(base_counts), normalised(recent_counts)
 
 
 def psi(baseline: pd.Series, recent: pd.Series, bins: int = BINS) -> float:
-    base, new = (np.maximum(share, EPSILON) for share in shares(baseline, recent, bins))
+    return psi_of_shares(*shares(baseline, recent, bins))
+
+
+def psi_of_shares(base: np.ndarray, new: np.ndarray) -> float:
+    base, new = np.maximum(base, EPSILON), np.maximum(new, EPSILON)
     return float(np.sum((new - base) * np.log(new / base)))
 
 
@@ -104,7 +108,10 @@ def ks(baseline: pd.Series, recent: pd.Series) -> float | None:
 
 
 def js(baseline: pd.Series, recent: pd.Series, bins: int = BINS) -> float:
-    base, new = shares(baseline, recent, bins)
+    return js_of_shares(*shares(baseline, recent, bins))
+
+
+def js_of_shares(base: np.ndarray, new: np.ndarray) -> float:
     if not base.any() or not new.any():
         return 1.0 if base.any() != new.any() else 0.0
     return float(distance.jensenshannon(base, new, base=2))
@@ -124,6 +131,25 @@ def drifts(baseline: pd.DataFrame, recent: pd.DataFrame, columns: list[str]) -> 
     return [drift(c, baseline[c], recent[c]) for c in columns if c in baseline and c in recent]
 
 
-def _normalised(counts: np.ndarray) -> np.ndarray:
+def edges_of(baseline: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """The distinct values cutting ``baseline`` into ``bins`` quantile bins, interpolated between
+    order statistics with exactly the arithmetic of Spark's ``percentile``, so that the pandas
+    and the Spark engine put a value equal to an edge into the same bin."""
+    if not len(baseline):
+        return np.array([], dtype=float)
+    ordered = np.sort(baseline)
+    position = (len(ordered) - 1) * inner_quantiles(bins)
+    lower, higher = np.floor(position).astype(np.int64), np.ceil(position).astype(np.int64)
+    low, high = ordered[lower], ordered[higher]
+    between = (higher - position) * low + (position - lower) * high
+    return np.unique(np.where((lower == higher) | (low == high), low, between))
+
+
+def inner_quantiles(bins: int = BINS) -> np.ndarray:
+    """The quantiles whose values cut a baseline into ``bins`` bins (0.1 .. 0.9 for ten)."""
+    return np.linspace(0, 1, bins + 1)[1:-1]
+
+
+def normalised(counts: np.ndarray) -> np.ndarray:
     total = counts.sum()
     return counts / total if total else counts.astype(float)

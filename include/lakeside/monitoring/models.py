@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -36,10 +37,23 @@ INSUFFICIENT = "insufficient data"
 
 @dataclass
 class Samples:
-    baseline: pd.DataFrame
-    recent: pd.DataFrame
+    """The baseline and recent rows: pandas frames, or Spark DataFrames when ``engine`` is spark."""
+
+    baseline: Any
+    recent: Any
     columns: list[str]
     facts: dict = field(default_factory=dict)
+    engine: str = "pandas"
+
+    def profiles(self, frame) -> list[dict]:
+        from lakeside.monitoring import spark_stats
+
+        return (spark_stats.profiles if self.engine == "spark" else p.profiles)(frame, self.columns)
+
+    def drifts(self) -> list[d.Drift]:
+        from lakeside.monitoring import spark_stats
+
+        return (spark_stats.drifts if self.engine == "spark" else d.drifts)(self.baseline, self.recent, self.columns)
 
 
 @dataclass
@@ -126,32 +140,110 @@ def batch_predictions(model: str, lake: Lake, days: list[dt.date], inputs: list[
 
 def _scored_sources(table, frame: pd.DataFrame) -> dict[tuple[str | None, int | None], pd.DataFrame]:
     """The rows of ``frame`` by the (source table, version) their day's commit names."""
-    sources: dict[str, tuple[str | None, int | None]] = {}
-    for commit in reversed(table.history()):
-        day, source = commit.metadata.get("date"), commit.metadata.get("source")
-        if day and source:
-            version = commit.metadata.get("source_version")
-            sources[str(day)] = (source, int(version) if version not in (None, "") else None)
+    sources = _sources_by_day(table)
     groups: dict[tuple[str | None, int | None], list[pd.DataFrame]] = {}
     for day, rows in frame.groupby(frame["date"].astype(str)):
         groups.setdefault(sources.get(day[:10], (None, None)), []).append(rows)
     return {where: pd.concat(parts) for where, parts in groups.items()}
 
 
-def samples(model: str, lake: Lake, day: dt.date, window_days: int) -> Samples:
+def _sources_by_day(table) -> dict[str, tuple[str | None, int | None]]:
+    """Each scored day's (source table, version), from the commits that name them."""
+    sources: dict[str, tuple[str | None, int | None]] = {}
+    for commit in reversed(table.history()):
+        day, source = commit.metadata.get("date"), commit.metadata.get("source")
+        if day and source:
+            version = commit.metadata.get("source_version")
+            sources[str(day)] = (source, int(version) if version not in (None, "") else None)
+    return sources
+
+
+def batch_rows(model: str, lake: Lake, days: list[dt.date]) -> int:
+    """How many batch predictions ``days`` have (only the date column is read)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lakeside.batch_inference import predictions_table
+
+    table = lake.table(predictions_table(model))
+    if not table.exists():
+        return 0
+    dates = table.to_arrow(columns=["date"]).column("date").cast(pa.string())
+    wanted = pa.array([day.isoformat() for day in days])
+    return int(pc.sum(pc.is_in(pc.utf8_slice_codeunits(dates, 0, 10), value_set=wanted)).as_py() or 0)
+
+
+def spark_batch_predictions(model: str, lake: Lake, days: list[dt.date], inputs: list[str]):
+    """:func:`batch_predictions` as a Spark DataFrame (``lake`` opened with a SparkSession)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    from lakeside.batch_inference import PREDICTION_COLUMNS, predictions_table
+
+    table = lake.table(predictions_table(model))
+    frame = table.read()
+    key = [c for c in frame.columns if c not in PREDICTION_COLUMNS]
+    by_day = _sources_by_day(table)
+    wanted_days = {day.isoformat() for day in days}
+    day_of = F.substring(F.col("date").cast("string"), 1, 10)
+    parts = []
+    for (source, version) in sorted({by_day.get(day, (None, None)) for day in wanted_days}, key=str):
+        its_days = [day for day in wanted_days if by_day.get(day, (None, None)) == (source, version)]
+        scored = frame.where(day_of.isin(its_days))
+        source_table = lake.table(source) if source else None
+        if key and source_table is not None and source_table.exists():
+            rows = source_table.read(version=version)
+            wanted = [c for c in dict.fromkeys([*key, *inputs]) if c in rows.columns]
+            scored = scored.join(rows.select(*wanted).dropDuplicates(key), on=key, how="left")
+        parts.append(scored.select(*[F.col(c) if c in scored.columns else F.lit(None).alias(c)
+                                     for c in [*inputs, PREDICTION]]))
+    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
+
+
+def samples(model: str, lake: Lake, day: dt.date, window_days: int, spark_rows: int | None = None) -> Samples:
+    """The baseline and the window's recent rows. From ``spark_rows`` recent rows on (default
+    :func:`lakeside.config.monitoring_spark_rows`), the batch predictions are read by Spark and
+    both samples are Spark DataFrames."""
+    from lakeside.config import monitoring_spark_rows
+
     baseline, facts = champion_baseline(model, lake)
     days = [day - dt.timedelta(days=n) for n in range(window_days)]
     requests = recent_requests(model, lake, days, facts["inputs"])
+    scored = batch_rows(model, lake, days)
+    columns = [*facts["inputs"], PREDICTION]
+    facts.update({"request_rows": len(requests), "batch_rows": scored, "window_start": min(days).isoformat()})
+    if scored and len(requests) + scored >= (monitoring_spark_rows() if spark_rows is None else spark_rows):
+        return _spark_samples(model, lake, days, baseline, requests, facts, columns)
     batch = batch_predictions(model, lake, days, facts["inputs"])
     recent = pd.concat([requests, batch], ignore_index=True) if len(batch) else requests
-    facts.update({"request_rows": len(requests), "batch_rows": len(batch), "window_start": min(days).isoformat()})
-    return Samples(baseline, recent, [*facts["inputs"], PREDICTION], facts)
+    return Samples(baseline, recent, columns, facts)
+
+
+def _spark_samples(model: str, lake: Lake, days: list[dt.date], baseline: pd.DataFrame, requests: pd.DataFrame,
+                   facts: dict, columns: list[str]) -> Samples:
+    """Both samples as Spark DataFrames; the served requests' values take the batch rows' types."""
+    from pyspark.sql import functions as F
+
+    from lakeside.spark import get_spark
+    from lakeside.tables import Lake
+
+    spark = get_spark("lakeside-monitoring")
+    recent = spark_batch_predictions(model, Lake(lake.root, lake.backend, spark), days, facts["inputs"])
+    if len(requests):
+        as_text = requests.reindex(columns=columns).astype(object)
+        as_text = as_text.where(as_text.isna(), as_text.astype(str)).where(as_text.notna(), None)
+        served = spark.createDataFrame(as_text, schema=", ".join(f"`{c}` string" for c in columns))
+        recent = recent.unionByName(served.select(*[F.col(c).try_cast(recent.schema[c].dataType).alias(c)
+                                                    for c in columns]))
+    log.info("%s: %d recent rows, profiled and compared by Spark", model, facts["request_rows"] + facts["batch_rows"])
+    return Samples(spark.createDataFrame(baseline), recent.cache(), columns, facts, engine="spark")
 
 
 def judge(model: str, day: dt.date, found: Samples, thresholds: dict) -> tuple[list[dict], Finding]:
     """Drift rows for ``monitoring.drift_metrics`` and the verdict."""
     rows, drifted, enough = [], [], False
-    for result in d.drifts(found.baseline, found.recent, found.columns):
+    for result in found.drifts():
         limits = for_column(thresholds, result.column)
         sufficient = result.recent_rows >= thresholds["min_rows"] and result.baseline_rows >= thresholds["min_rows"]
         enough = enough or sufficient
@@ -168,19 +260,24 @@ def judge(model: str, day: dt.date, found: Samples, thresholds: dict) -> tuple[l
                          "baseline_rows": result.baseline_rows, "recent_rows": result.recent_rows,
                          "model_version": found.facts["version"]})
     verdict = "drifted" if drifted else ("ok" if enough else INSUFFICIENT)
-    return rows, Finding(model, day, drifted, verdict, len(found.recent))
+    recent_rows = found.recent.count() if found.engine == "spark" else len(found.recent)
+    return rows, Finding(model, day, drifted, verdict, recent_rows)
 
 
-def monitor(model: str, lake: Lake, day: dt.date | str, thresholds: dict) -> Finding:
-    """Profile and drift of ``model`` for ``day``, written to the monitoring tables."""
+def monitor(model: str, lake: Lake, day: dt.date | str, thresholds: dict, spark_rows: int | None = None) -> Finding:
+    """Profile and drift of ``model`` for ``day``, written to the monitoring tables (by Spark from
+    ``spark_rows`` recent rows on: :func:`samples`)."""
     day = as_date(day)
-    found = samples(model, lake, day, int(thresholds["window_days"]))
+    found = samples(model, lake, day, int(thresholds["window_days"]), spark_rows)
     profiled = [{"model": model, "date": day, "sample": name, "model_version": found.facts["version"], **row}
                 for name, frame in (("baseline", found.baseline), ("recent", found.recent))
-                for row in p.profiles(frame, found.columns)]
+                for row in found.profiles(frame)]
     drift_rows, finding = judge(model, day, found, thresholds)
+    if found.engine == "spark":
+        found.recent.unpersist()
     this_day = f"model = '{model}' AND date = '{day.isoformat()}'"
-    commit = {"model": model, "date": day.isoformat(), **{k: str(v) for k, v in found.facts.items() if k != "inputs"}}
+    commit = {"model": model, "date": day.isoformat(), "engine": found.engine,
+              **{k: str(v) for k, v in found.facts.items() if k != "inputs"}}
     lake.table("monitoring.profile_metrics").replace_where(this_day, _typed_profiles(profiled), metadata=commit)
     if drift_rows:
         lake.table("monitoring.drift_metrics").replace_where(this_day, pd.DataFrame(drift_rows), metadata=commit)

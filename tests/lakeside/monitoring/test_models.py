@@ -124,6 +124,43 @@ def test_a_day_of_batch_predictions_is_judged_on_the_rows_it_scored(lake):
     assert any(message.startswith("size PSI ") for message in finding.drifted)
 
 
+def test_spark_writes_the_same_monitoring_rows_as_pandas(lake, spark, tmp_path):
+    """Past ``spark_rows`` recent rows the batch predictions are read, joined and compared by
+    Spark; the served requests join them with the batch rows' types. Same tables either way."""
+    day = dt.date(2024, 1, 7)
+    scored = things(500, seed=8, size_shift=0.5).assign(id=range(7000, 7500))
+    lake.table("silver.more_things").overwrite(scored)
+    predictions = scored[["id"]].assign(
+        prediction=tiny.linear_prediction(scored[["size", "rooms"]].values.tolist(), 2.0), model_version="1",
+        source_version=0, date=day, scored_at=pd.Timestamp(day, tz="UTC"))
+    lake.table(f"predictions.{MODEL}").replace_where(
+        f"date = '{day}'", predictions, partition_by=["date"],
+        metadata={"model": MODEL, "source": "silver.more_things", "source_version": "0", "date": day.isoformat()})
+    served = things(150, seed=9)
+    log = InferenceLog(lake.root, tmp_path / "spill")
+    log.record(InferenceRecord(
+        f"{day}-served", dt.datetime.combine(day, dt.time(9), dt.timezone.utc), MODEL, "1", "champion",
+        json.dumps({"dataframe_records": served.to_dict("records")}).encode(),
+        json.dumps({"predictions": tiny.linear_prediction(served.values.tolist(), 2.0)}).encode(), 200, 2.0))
+    log.flush()
+
+    def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+        read = [lake.table(f"monitoring.{name}").to_arrow().to_pandas() for name in ("profile_metrics", "drift_metrics")]
+        return tuple(frame[frame["date"] == day].sort_values(["column", *extra]).reset_index(drop=True)
+                     for frame, extra in zip(read, (["sample"], ["metric"])))
+
+    by_pandas = models.monitor(MODEL, lake, day, THRESHOLDS, spark_rows=10**9)
+    pandas_tables = tables()
+    by_spark = models.monitor(MODEL, lake, day, THRESHOLDS, spark_rows=1)
+    spark_tables = tables()
+
+    assert (by_spark.verdict, by_spark.drifted, by_spark.recent_rows) == (by_pandas.verdict, by_pandas.drifted, 650)
+    for mine, theirs in zip(spark_tables, pandas_tables):
+        pd.testing.assert_frame_equal(mine, theirs, check_exact=False, rtol=1e-9)
+    assert lake.table("monitoring.drift_metrics").history(1)[0].metadata["engine"] == "spark"
+    assert set(spark_tables[1]["column"]) == {"size", "rooms", "prediction"}
+
+
 def test_evidently_report_of_the_shifted_day_is_logged_and_names_the_shifted_column(lake):
     """Evidently's own verdict on the unshifted column is its business (at 300 rows its normed
     Wasserstein distance sits near its 0.1 threshold); the shifted one must stand out."""
