@@ -77,6 +77,38 @@ def reset_peak_rss(pid: int | None = None) -> bool:
         return False
 
 
+def run_with_peak_rss(command: list[str], cwd: str, env: dict[str, str]) -> tuple[str, float, float]:
+    """Run ``command``: its stdout, wall seconds and the peak RSS (MiB) of its whole process tree,
+    sampled every 0.2 s (a JVM started by the process counts). A failure raises with its stderr."""
+    import subprocess
+    import threading
+
+    import psutil
+
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak = [0]
+
+    def sample() -> None:
+        root = psutil.Process(process.pid)
+        while process.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    wall = time.perf_counter() - started
+    sampler.join(timeout=1)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} failed:\n{err[-3000:]}")
+    return out, wall, peak[0] / 2**20
+
+
 def _proc_status_kb(pid: int, key: str) -> int | None:
     return _kb_field(f"/proc/{pid}/status", key)
 

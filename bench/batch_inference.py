@@ -23,11 +23,8 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import _report as report
@@ -138,35 +135,12 @@ def write_day(args: argparse.Namespace, lake_root: Path) -> None:
 
 def run_measured(engine: str, command: list[str]) -> dict:
     """Run ``command``; its wall time, peak tree RSS and the JSON it printed last."""
-    import psutil
-
     log(f"{engine}: scoring ...")
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO / "include")})
-    peak = [0]
-
-    def sample() -> None:
-        root = psutil.Process(process.pid)
-        while process.poll() is None:
-            try:
-                tree = [root, *root.children(recursive=True)]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = process.communicate()
-    wall = time.perf_counter() - started
-    sampler.join(timeout=1)
-    if process.returncode != 0:
-        raise RuntimeError(f"{engine} failed:\n{err[-3000:]}")
+    out, wall, peak_mib = report.run_with_peak_rss(command, str(REPO), {**os.environ, "PYTHONPATH": str(REPO / "include")})
     text = out[out.index("{"):] if engine == "spark" else out.strip().splitlines()[-1]
     printed = json.loads(text)
     return {"engine": engine, "rows": printed["rows"], "wall_s": wall, "scoring_s": printed.get("scoring_s", printed.get("seconds")),
-            "predict_s": printed.get("predict_s"), "peak_rss_mib": peak[0] / 2**20}
+            "predict_s": printed.get("predict_s"), "peak_rss_mib": peak_mib}
 
 
 def compare(lake_root: Path) -> dict:
