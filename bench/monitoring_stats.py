@@ -30,7 +30,7 @@ from _report import log
 
 NAME = "monitoring_stats"
 REPO = Path(__file__).resolve().parents[1]
-COLUMNS = ["loan_amnt", "int_rate", "annual_inc", "dti", "term", "grade", "home_ownership", "purpose",
+COLUMNS = ["loan_amnt", "int_rate", "annual_inc", "dti", "term", "grade", "verification_status", "addr_state",
            "emp_length", "issue_d"]
 MARK = "RESULT "
 
