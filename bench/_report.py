@@ -77,6 +77,31 @@ def reset_peak_rss(pid: int | None = None) -> bool:
         return False
 
 
+def add_work_dir_arguments(parser) -> None:
+    """``--workdir`` (default: a temporary one, removed afterwards), ``--keep`` and ``--seed``."""
+    parser.add_argument("--workdir", type=Path, default=None, help="work here and keep it (default: a temporary dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work dir")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+@contextmanager
+def work_dir(args, prefix: str):
+    """The run's work dir (``--workdir`` or a new temporary one); a temporary one is removed at
+    the end unless ``--keep``."""
+    import shutil
+    import tempfile
+
+    own = args.workdir is None
+    path = Path(tempfile.mkdtemp(prefix=prefix)) if own else args.workdir.absolute()
+    try:
+        yield path
+    finally:
+        if own and not args.keep:
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            log(f"kept {path}")
+
+
 def run_with_peak_rss(command: list[str], cwd: str, env: dict[str, str]) -> tuple[str, float, float]:
     """Run ``command``: its stdout, wall seconds and the peak RSS (MiB) of its whole process tree,
     sampled every 0.2 s (a JVM started by the process counts). A failure raises with its stderr."""

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import _report as report
@@ -65,21 +63,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--family", default="hist_gradient_boosting")
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--chunk-rows", type=int, default=500_000, help="rows generated per append")
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
+    report.add_work_dir_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    own = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="bench-batch-")) if own else args.workdir.absolute()
-    lake_root = workdir / "home" / "lake"
-    tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    os.environ.update({"LAKESIDE_HOME": str(workdir / "home"), "MLFLOW_TRACKING_URI": tracking_uri,
-                       "LAKESIDE_REGISTRY_REPLAY": "off"})
-    try:
+    with report.work_dir(args, "bench-batch-") as workdir:
+        lake_root = workdir / "home" / "lake"
+        tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
+        os.environ.update({"LAKESIDE_HOME": str(workdir / "home"), "MLFLOW_TRACKING_URI": tracking_uri,
+                           "LAKESIDE_REGISTRY_REPLAY": "off"})
         version = register(args, workdir, lake_root)
         write_day(args, lake_root)
         spark = run_measured("spark", [sys.executable, str(REPO / "jobs" / "batch_inference.py"), "--model", MODEL,
@@ -90,11 +84,6 @@ def main(argv: list[str] | None = None) -> int:
         difference = compare(lake_root)
         print_and_save(args, spark, pandas, difference)
         return 0 if difference["same_keys"] and difference["max_abs_diff"] <= 1e-9 else 1
-    finally:
-        if own and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            log(f"kept {workdir}")
 
 
 def register(args: argparse.Namespace, workdir: Path, lake_root: Path) -> str:

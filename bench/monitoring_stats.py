@@ -20,9 +20,7 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import _report as report
@@ -61,28 +59,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=1_000_000, help="recent rows")
     parser.add_argument("--baseline-rows", type=int, default=50_000)
     parser.add_argument("--chunk-rows", type=int, default=500_000, help="rows generated per append")
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
+    report.add_work_dir_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    own = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="bench-monitoring-")) if own else args.workdir.absolute()
-    lake_root = workdir / "lake"
-    try:
+    with report.work_dir(args, "bench-monitoring-") as workdir:
+        lake_root = workdir / "lake"
         write_samples(args, lake_root)
         results = {engine: run(engine, lake_root) for engine in ("spark", "pandas")}
         difference = compare(results["spark"], results["pandas"])
         print_and_save(args, results, difference)
         return 0 if difference["equal"] else 1
-    finally:
-        if own and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            log(f"kept {workdir}")
 
 
 def write_samples(args: argparse.Namespace, lake_root: Path) -> None:

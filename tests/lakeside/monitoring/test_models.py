@@ -33,6 +33,17 @@ def things(rows: int, seed: int, size_shift: float = 0.0) -> pd.DataFrame:
     return pd.DataFrame({"size": rng.normal(10 + size_shift, 2, rows), "rooms": rng.normal(3, 1, rows)})
 
 
+def score_a_day(lake: Lake, day: dt.date, scored: pd.DataFrame, source: str) -> None:
+    """``scored`` as version 0 of ``source`` and its predictions as the batch predictions of ``day``."""
+    lake.table(source).overwrite(scored)
+    predictions = scored[["id"]].assign(
+        prediction=tiny.linear_prediction(scored[["size", "rooms"]].values.tolist(), 2.0), model_version="1",
+        source_version=0, date=day, scored_at=pd.Timestamp(day, tz="UTC"))
+    lake.table(f"predictions.{MODEL}").replace_where(
+        f"date = '{day}'", predictions, partition_by=["date"],
+        metadata={"model": MODEL, "source": source, "source_version": "0", "date": day.isoformat()})
+
+
 @pytest.fixture(scope="module")
 def lake(mlflow_server, tmp_path_factory):
     mlflow.set_tracking_uri(mlflow_server)
@@ -107,13 +118,7 @@ def test_a_new_snapshot_is_compared_with_the_champion_s(lake):
 def test_a_day_of_batch_predictions_is_judged_on_the_rows_it_scored(lake):
     day = dt.date(2024, 1, 6)
     scored = things(400, seed=6, size_shift=1.0).assign(id=range(5000, 5400))
-    lake.table("silver.scored_things").overwrite(scored)
-    predictions = scored[["id"]].assign(
-        prediction=tiny.linear_prediction(scored[["size", "rooms"]].values.tolist(), 2.0), model_version="1",
-        source_version=0, date=day, scored_at=pd.Timestamp(day, tz="UTC"))
-    lake.table(f"predictions.{MODEL}").replace_where(
-        f"date = '{day}'", predictions, partition_by=["date"],
-        metadata={"model": MODEL, "source": "silver.scored_things", "source_version": "0", "date": day.isoformat()})
+    score_a_day(lake, day, scored, "silver.scored_things")
 
     rows = models.batch_predictions(MODEL, lake, [day], ["size", "rooms"])
     finding = models.monitor(MODEL, lake, day, THRESHOLDS)
@@ -128,14 +133,7 @@ def test_spark_writes_the_same_monitoring_rows_as_pandas(lake, spark, tmp_path):
     """Past ``spark_rows`` recent rows the batch predictions are read, joined and compared by
     Spark; the served requests join them with the batch rows' types. Same tables either way."""
     day = dt.date(2024, 1, 7)
-    scored = things(500, seed=8, size_shift=0.5).assign(id=range(7000, 7500))
-    lake.table("silver.more_things").overwrite(scored)
-    predictions = scored[["id"]].assign(
-        prediction=tiny.linear_prediction(scored[["size", "rooms"]].values.tolist(), 2.0), model_version="1",
-        source_version=0, date=day, scored_at=pd.Timestamp(day, tz="UTC"))
-    lake.table(f"predictions.{MODEL}").replace_where(
-        f"date = '{day}'", predictions, partition_by=["date"],
-        metadata={"model": MODEL, "source": "silver.more_things", "source_version": "0", "date": day.isoformat()})
+    score_a_day(lake, day, things(500, seed=8, size_shift=0.5).assign(id=range(7000, 7500)), "silver.more_things")
     served = things(150, seed=9)
     log = InferenceLog(lake.root, tmp_path / "spill")
     log.record(InferenceRecord(
