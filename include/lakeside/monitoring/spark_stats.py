@@ -63,12 +63,13 @@ def profiles(frame: DataFrame, columns: list[str]) -> list[dict]:
                        F.min(value).alias(f"min_{i}"), F.max(value).alias(f"max_{i}"),
                        F.percentile(value, list(p.QUANTILES)).alias(f"quantiles_{i}")]
     totals = frame.agg(*aggregates).first()
+    tops = _top_counts(frame, present)
     rows = []
     for i, column in enumerate(present):
         row = {"column": column, "count": int(totals["rows"]), "nulls": int(totals[f"nulls_{i}"] or 0),
                "mean": None, "std": None, "min": None, "max": None,
                **{_quantile_name(q): None for q in p.QUANTILES},
-               "top_values": p.top_values(_top_counts(frame, column))}
+               "top_values": p.top_values(tops[column])}
         if column in numeric and row["count"] > row["nulls"]:
             j = numeric.index(column)
             row.update({"mean": totals[f"mean_{j}"], "std": totals[f"std_{j}"], "min": totals[f"min_{j}"],
@@ -108,13 +109,57 @@ def _quantile_name(q: float) -> str:
     return f"p{round(q * 100):02d}"
 
 
-def _top_counts(frame: DataFrame, column: str) -> list[tuple[object, int]]:
-    """The most frequent values of a column (ties by value), with their counts."""
+def _top_counts(frame: DataFrame, columns: list[str]) -> dict[str, list[tuple[object, int]]]:
+    """Every column's most frequent values (ties by value) with their counts, in one job: the
+    values as (column, sort key, text) counted, ranked per column."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    counted = frame.where(~missing(frame, column)).groupBy(column).count()
-    top = counted.orderBy(F.desc("count"), F.asc(column)).limit(p.TOP).collect()
-    return [(row[column], row["count"]) for row in top]
+    if not columns:
+        return {}
+    pairs = F.array(*[F.struct(F.lit(i).alias("i"), _sort_key(frame, c).alias("k"),
+                               F.when(~missing(frame, c), _text(frame, c)).alias("t"))
+                      for i, c in enumerate(columns)])
+    counted = frame.select(F.inline(pairs)).where(F.col("t").isNotNull()).groupBy("i", "k", "t").count()
+    rank = F.row_number().over(Window.partitionBy("i").orderBy(F.desc("count"), "k", "t"))
+    found: dict[str, list[tuple[object, int]]] = {c: [] for c in columns}
+    for row in counted.withColumn("rank", rank).where(F.col("rank") <= p.TOP).orderBy("i", "rank").collect():
+        column = columns[row["i"]]
+        found[column].append((_decoded(frame, column, row["k"], row["t"]), row["count"]))
+    return found
+
+
+def _sort_key(frame: DataFrame, column: str) -> Column:
+    """Numbers, instants (microseconds; dates at midnight UTC) and booleans as doubles; text as null
+    (ranked by the text itself)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    data_type, value = frame.schema[column].dataType, F.col(column)
+    if isinstance(data_type, T.DateType):
+        return F.unix_date(value).cast("double") * 86_400e6
+    if isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
+        return F.unix_micros(value.cast("timestamp")).cast("double")
+    if isinstance(data_type, (T.NumericType, T.BooleanType)):
+        return value.cast("double")
+    return F.lit(None).cast("double")
+
+
+def _decoded(frame: DataFrame, column: str, key: float | None, text: str) -> object:
+    """The value pandas would hold for a ranked (key, text): numbers as floats, dates, UTC instants."""
+    import datetime as dt
+
+    import pandas as pd
+    from pyspark.sql import types as T
+
+    data_type = frame.schema[column].dataType
+    if isinstance(data_type, T.DateType):
+        return dt.date(1970, 1, 1) + dt.timedelta(days=round(key / 86_400e6))
+    if isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
+        return pd.Timestamp(int(key), unit="us", tz="UTC")
+    if isinstance(data_type, T.NumericType):
+        return key
+    return text
 
 
 def _is_ordered(baseline: DataFrame, recent: DataFrame, column: str) -> bool:
