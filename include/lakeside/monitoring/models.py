@@ -231,8 +231,8 @@ def _spark_samples(model: str, lake: Lake, days: list[dt.date], baseline: pd.Dat
     spark = get_spark("lakeside-monitoring")
     recent = spark_batch_predictions(model, Lake(lake.root, lake.backend, spark), days, facts["inputs"])
     if len(requests):
-        as_text = requests.reindex(columns=columns).astype(object)
-        as_text = as_text.where(as_text.isna(), as_text.astype(str)).where(as_text.notna(), None)
+        frame = requests.reindex(columns=columns)
+        as_text = frame.astype(str).astype(object).where(frame.notna(), None)
         served = spark.createDataFrame(as_text, schema=", ".join(f"`{c}` string" for c in columns))
         recent = recent.unionByName(served.select(*[F.col(c).try_cast(recent.schema[c].dataType).alias(c)
                                                     for c in columns]))
@@ -287,7 +287,7 @@ def monitor(model: str, lake: Lake, day: dt.date | str, thresholds: dict, spark_
 
 def _typed_profiles(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
-    statistics = ["mean", "std", "min", "max", *[f"p{round(q * 100):02d}" for q in p.QUANTILES]]
+    statistics = ["mean", "std", "min", "max", *[p.quantile_name(q) for q in p.QUANTILES]]
     return frame.astype({name: "float64" for name in statistics})
 
 

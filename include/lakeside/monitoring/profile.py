@@ -23,15 +23,20 @@ def profile(column: str, values: pd.Series) -> dict:
     row = {
         "column": column, "count": int(len(values)), "nulls": int(values.isna().sum()),
         "mean": None, "std": None, "min": None, "max": None,
-        **{f"p{round(q * 100):02d}": None for q in QUANTILES},
+        **{quantile_name(q): None for q in QUANTILES},
         "top_values": top_values(present.value_counts().items()),
     }
     if numeric:
         as_float = present.astype(float)
         row.update({"mean": float(as_float.mean()), "std": float(as_float.std(ddof=0)),
                     "min": float(as_float.min()), "max": float(as_float.max()),
-                    **{f"p{round(q * 100):02d}": float(as_float.quantile(q)) for q in QUANTILES}})
+                    **{quantile_name(q): float(as_float.quantile(q)) for q in QUANTILES}})
     return row
+
+
+def quantile_name(q: float) -> str:
+    """The profile column of quantile ``q`` (``p05`` .. ``p95``)."""
+    return f"p{round(q * 100):02d}"
 
 
 def top_values(counts: Iterable[tuple[Any, int]]) -> str:

@@ -23,7 +23,7 @@ from lakeside.monitoring import profile as p
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-NANOS_PER_DAY = 86_400 * 10**9
+MICROS_PER_DAY = 86_400 * 10**6
 
 
 def kind(frame: DataFrame, column: str) -> str:
@@ -68,13 +68,13 @@ def profiles(frame: DataFrame, columns: list[str]) -> list[dict]:
     for i, column in enumerate(present):
         row = {"column": column, "count": int(totals["rows"]), "nulls": int(totals[f"nulls_{i}"] or 0),
                "mean": None, "std": None, "min": None, "max": None,
-               **{_quantile_name(q): None for q in p.QUANTILES},
+               **{p.quantile_name(q): None for q in p.QUANTILES},
                "top_values": p.top_values(tops[column])}
         if column in numeric and row["count"] > row["nulls"]:
             j = numeric.index(column)
             row.update({"mean": totals[f"mean_{j}"], "std": totals[f"std_{j}"], "min": totals[f"min_{j}"],
                         "max": totals[f"max_{j}"],
-                        **{_quantile_name(q): v for q, v in zip(p.QUANTILES, totals[f"quantiles_{j}"])}})
+                        **{p.quantile_name(q): v for q, v in zip(p.QUANTILES, totals[f"quantiles_{j}"])}})
         rows.append(row)
     return rows
 
@@ -105,10 +105,6 @@ def drifts(baseline: DataFrame, recent: DataFrame, columns: list[str]) -> list[d
     return results
 
 
-def _quantile_name(q: float) -> str:
-    return f"p{round(q * 100):02d}"
-
-
 def _top_counts(frame: DataFrame, columns: list[str]) -> dict[str, list[tuple[object, int]]]:
     """Every column's most frequent values (ties by value) with their counts, in one job: the
     values as (column, sort key, text) counted, ranked per column."""
@@ -137,7 +133,7 @@ def _sort_key(frame: DataFrame, column: str) -> Column:
 
     data_type, value = frame.schema[column].dataType, F.col(column)
     if isinstance(data_type, T.DateType):
-        return F.unix_date(value).cast("double") * 86_400e6
+        return F.unix_date(value).cast("double") * float(MICROS_PER_DAY)
     if isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
         return F.unix_micros(value.cast("timestamp")).cast("double")
     if isinstance(data_type, (T.NumericType, T.BooleanType)):
@@ -154,7 +150,7 @@ def _decoded(frame: DataFrame, column: str, key: float | None, text: str) -> obj
 
     data_type = frame.schema[column].dataType
     if isinstance(data_type, T.DateType):
-        return dt.date(1970, 1, 1) + dt.timedelta(days=round(key / 86_400e6))
+        return dt.date(1970, 1, 1) + dt.timedelta(days=round(key / MICROS_PER_DAY))
     if isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
         return pd.Timestamp(int(key), unit="us", tz="UTC")
     if isinstance(data_type, T.NumericType):
@@ -174,7 +170,7 @@ def _ordered_value(frame: DataFrame, column: str) -> Column:
 
     data_type, value = frame.schema[column].dataType, F.col(column)
     if isinstance(data_type, T.DateType):
-        return F.unix_date(value).cast("double") * float(NANOS_PER_DAY)
+        return F.unix_date(value).cast("double") * float(MICROS_PER_DAY * 1000)
     if isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
         return (F.unix_micros(value.cast("timestamp")) * 1000).cast("double")
     if isinstance(data_type, T.NumericType):
@@ -221,13 +217,7 @@ def _ks(baseline: DataFrame, recent: DataFrame, base_values: dict[str, Column],
     if not base_values:
         return {}
 
-    def long_form(frame: DataFrame, values: dict[str, Column], is_base: int) -> DataFrame:
-        pairs = F.array(*[F.struct(F.lit(i).alias("i"), v.alias("v")) for i, v in enumerate(values.values())])
-        return (frame.select(F.inline(pairs)).where(F.col("v").isNotNull())
-                .select("i", "v", F.lit(is_base).alias("base")))
-
-    counted = (long_form(baseline, base_values, 1).unionByName(long_form(recent, recent_values, 0))
-               .groupBy("i", "v").agg(F.sum("base").alias("nb"), F.sum(1 - F.col("base")).alias("nr")))
+    counted = _counted_by_sample(baseline, recent, list(base_values.values()), list(recent_values.values()))
     totals = Window.partitionBy("i")
     running = totals.orderBy("v").rowsBetween(Window.unboundedPreceding, Window.currentRow)
     gaps = (counted
@@ -245,14 +235,8 @@ def _category_counts(baseline: DataFrame, recent: DataFrame, columns: list[str])
     if not columns:
         return {}
 
-    def long_form(frame: DataFrame, is_base: int) -> DataFrame:
-        pairs = F.array(*[F.struct(F.lit(i).alias("i"), F.when(~missing(frame, c), _text(frame, c)).alias("v"))
-                          for i, c in enumerate(columns)])
-        return frame.select(F.inline(pairs)).where(F.col("v").isNotNull()).select("i", "v", F.lit(is_base).alias("base"))
-
-    counted = (long_form(baseline, 1).unionByName(long_form(recent, 0))
-               .groupBy("i", "v").agg(F.sum("base").alias("nb"), F.sum(1 - F.col("base")).alias("nr"))
-               .collect())
+    as_text = [[F.when(~missing(frame, c), _text(frame, c)) for c in columns] for frame in (baseline, recent)]
+    counted = _counted_by_sample(baseline, recent, *as_text).collect()
     found: dict[int, dict[str, tuple[int, int]]] = {}
     for row in counted:
         found.setdefault(row["i"], {})[row["v"]] = (int(row["nb"]), int(row["nr"]))
@@ -263,6 +247,20 @@ def _category_counts(baseline: DataFrame, recent: DataFrame, columns: list[str])
         result[column] = (np.array([per_value[v][0] for v in ordered], dtype=np.int64),
                           np.array([per_value[v][1] for v in ordered], dtype=np.int64))
     return result
+
+
+def _counted_by_sample(baseline: DataFrame, recent: DataFrame, base_values: list[Column],
+                       recent_values: list[Column]) -> DataFrame:
+    """``(i, v, nb, nr)``: how often the i-th column's value ``v`` (nulls left out) occurs in the
+    baseline and in the recent sample, for every column in one pass over each."""
+    from pyspark.sql import functions as F
+
+    def long_form(frame: DataFrame, values: list[Column], is_base: int) -> DataFrame:
+        pairs = F.array(*[F.struct(F.lit(i).alias("i"), v.alias("v")) for i, v in enumerate(values)])
+        return frame.select(F.inline(pairs)).where(F.col("v").isNotNull()).select("i", "v", F.lit(is_base).alias("base"))
+
+    return (long_form(baseline, base_values, 1).unionByName(long_form(recent, recent_values, 0))
+            .groupBy("i", "v").agg(F.sum("base").alias("nb"), F.sum(1 - F.col("base")).alias("nr")))
 
 
 def _text(frame: DataFrame, column: str) -> Column:
