@@ -144,7 +144,7 @@ def assert_a_drifted_retrain_waits_for_approval_then_promotes(airflow: str, endp
 
     answer = _api(f"{waiting}/taskInstances/approve_drift/-1/hitlDetails", "PATCH", {"chosen_options": ["Approve"]})
     assert answer["chosen_options"] == ["Approve"]
-    assert _wait(waiting, ("success", "failed"), timeout=300) == "success", _task_states(waiting)
+    assert _wait(waiting, ("success", "failed")) == "success", _task_states(waiting)
     approved = [v for v in client.search_model_versions(f"name = '{MODEL}'")
                 if v.tags.get("gate.drift_answer") == "Approve"]
     assert len(approved) == 1 and approved[0].tags["gate.decision"] == "promoted", [v.tags for v in approved]
