@@ -53,8 +53,16 @@ class RejectedShareExceeded(RuntimeError):
 
 @dataclass
 class Batch:
+    """One read of the files and everything derived from it.
+
+    ``judged`` (each record typed and judged on its own) and ``repeated`` (the keys that valid
+    records repeat) are what every other frame is computed from: :func:`load` caches both, so
+    the files are parsed once and the duplicate keys found once.
+    """
+
     bronze: DataFrame
-    judged: DataFrame  # bronze typed, each record judged on its own (load caches it)
+    judged: DataFrame
+    repeated: DataFrame
     parsed: DataFrame  # judged plus the duplicate-key rule: silver and quarantine are its two halves
     silver: DataFrame
     quarantine: DataFrame
@@ -230,11 +238,13 @@ def _records(numbered: DataFrame, multi_line: DataFrame | None) -> DataFrame:
 # --- transform -------------------------------------------------------------------------------
 
 def transform(raw: DataFrame, spec: SourceSpec, day: dt.date | str, run_id: str) -> Batch:
-    bronze = to_bronze(raw, spec, day, run_id)
-    judged = judge(bronze, spec)
-    parsed = _flag_duplicate_keys(judged, spec)
+    arrived = to_bronze(raw, spec, day, run_id)
+    judged = judge(arrived, spec)
+    repeated = repeated_keys(judged, spec)
+    parsed = _flag_duplicate_keys(judged, repeated, spec)
     silver, quarantine = split(parsed, spec)
-    return Batch(bronze=bronze, judged=judged, parsed=parsed, silver=silver, quarantine=quarantine)
+    bronze = judged.select(*arrived.columns)  # from the judged records, so a cache of them serves it too
+    return Batch(bronze=bronze, judged=judged, repeated=repeated, parsed=parsed, silver=silver, quarantine=quarantine)
 
 
 def to_bronze(raw: DataFrame, spec: SourceSpec, day: dt.date | str, run_id: str) -> DataFrame:
@@ -251,7 +261,8 @@ def to_bronze(raw: DataFrame, spec: SourceSpec, day: dt.date | str, run_id: str)
 
 def parse(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     """Bronze plus each column typed (``__typed_<name>``) and ``_errors``, the reasons to refuse it."""
-    return _flag_duplicate_keys(judge(bronze, spec), spec)
+    judged = judge(bronze, spec)
+    return _flag_duplicate_keys(judged, repeated_keys(judged, spec), spec)
 
 
 def judge(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
@@ -262,10 +273,14 @@ def judge(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     malformed = F.array(F.lit("malformed CSV record (wrong number of fields or unbalanced quotes)"))
     unreadable = F.col("_raw_line").isNotNull()
     summary = unreadable & F.col("_raw_line").rlike(spec.summary_lines) if spec.summary_lines else F.lit(False)
+    # The array of reasons is only built where one applies: ``filter`` with a lambda is
+    # interpreted, not compiled, and built on every row it cost more than parsing and typing.
+    refused = F.greatest(*[error.isNotNull() for error in column_errors])
     errors = (
         F.when(summary, F.array(F.lit(SUMMARY_REASON)))
         .when(unreadable, malformed)
-        .otherwise(F.filter(F.array(*column_errors), lambda e: e.isNotNull()))
+        .when(refused, F.filter(F.array(*column_errors), lambda e: e.isNotNull()))
+        .otherwise(F.array().cast("array<string>"))
     )
     return with_types.withColumn("_errors", errors)
 
@@ -325,7 +340,7 @@ def _column_errors(column: Column) -> list[SparkColumn]:
     name = column.name
     text = _text(column)
     value = F.col(_typed_name(name))
-    absent = F.array_contains(F.split(F.coalesce(F.col("_missing_columns"), F.lit("")), ","), name)
+    absent = F.concat(F.lit(","), F.coalesce(F.col("_missing_columns"), F.lit("")), F.lit(",")).contains(f",{name},")
     checks = [
         (absent & F.lit(column.required), F.lit(f"`{name}`: column missing from file")),
         (~absent & text.isNull() & F.lit(column.required), F.lit(f"`{name}`: missing value")),
@@ -352,22 +367,28 @@ def _row_check_error(check: RowCheck) -> SparkColumn:
     return F.when(F.coalesce(condition, F.lit(False)), F.lit(check.reason))
 
 
-def _flag_duplicate_keys(judged: DataFrame, spec: SourceSpec) -> DataFrame:
-    """The first valid record of a key (by file, then row) wins; later valid ones are refused and
-    name the first. Only the keys that valid records repeat are joined back: a narrow aggregate,
-    not a sort of whole records (which cost more than the rest of the parse)."""
+def repeated_keys(judged: DataFrame, spec: SourceSpec) -> DataFrame:
+    """The keys that valid records repeat, each with the position (file, row) of its first one.
+
+    A narrow aggregate, not a sort of whole records (which cost more than the rest of the parse).
+    """
     keys = [_typed_name(k) for k in spec.key]
-    position = F.struct("_source_file", "_row")
-    valid = F.size("_errors") == 0
-    repeated = (
-        judged.filter(valid).groupBy(*keys)
-        .agg(F.count(F.lit(1)).alias("__records"), F.min(position).alias("__first"))
+    return (
+        judged.filter(F.size("_errors") == 0).groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("__records"), F.min(F.struct("_source_file", "_row")).alias("__first"))
         .filter(F.col("__records") > 1)
         .select(*[F.col(k).alias(f"__repeated{k}") for k in keys], "__first")
     )
+
+
+def _flag_duplicate_keys(judged: DataFrame, repeated: DataFrame, spec: SourceSpec) -> DataFrame:
+    """The first valid record of a key (by file, then row) wins; later valid ones are refused and
+    name the first."""
+    keys = [_typed_name(k) for k in spec.key]
+    position = F.struct("_source_file", "_row")
     same_key = [judged[k].eqNullSafe(repeated[f"__repeated{k}"]) for k in keys]
     joined = judged.join(repeated, on=same_key, how="left")
-    duplicate = valid & F.col("__first").isNotNull() & (position != F.col("__first"))
+    duplicate = (F.size("_errors") == 0) & F.col("__first").isNotNull() & (position != F.col("__first"))
     message = F.format_string(
         f"duplicate key ({', '.join(spec.key)}): row %d already has it", F.col("__first._row")
     )
@@ -388,8 +409,7 @@ def load(lake: Lake, batch: Batch, spec: SourceSpec, day: dt.date | str, run_id:
          files: list[str], max_rejected_share: float) -> IngestReport:
     """Write bronze and quarantine for the day, then merge silver unless too much was refused."""
     day = as_date(day)
-    # The judged records are what every pass reads; bronze is a cheaper re-read of the files.
-    cached = [batch.judged.persist()]
+    cached = [batch.judged.persist(), batch.repeated.persist()]
     bronze, silver, quarantine = batch.bronze, batch.silver, batch.quarantine
     try:
         counts = _counts(batch.parsed)
