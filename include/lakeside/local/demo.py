@@ -6,9 +6,9 @@ metrics and endpoint answering on loopback (BentoML), with a curl line to call i
 
     python -m lakeside.local.demo [--use-cases loans,iris] [--search-budget 60]
 
-Airflow is driven through its CLI (``airflow db migrate``, ``airflow dags test``), so this
-module imports neither Airflow nor Spark until it reads the tables at the end. Every step
-prints its duration.
+Airflow is driven through its CLI: ``airflow db migrate``, then every DAG run as ``airflow dags
+test`` in one Airflow process (:mod:`lakeside.local.dag_runs`), so this module imports neither
+Airflow nor Spark until it reads the tables at the end. Every step prints its duration.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lakeside import usecases
 from lakeside.config import settings
+from lakeside.local.dag_runs import DagRunStep, write_steps
 from lakeside.usecases import Pipeline, UseCase
 
 REPO = Path(__file__).resolve().parents[3]
@@ -120,7 +121,9 @@ def retrain_day(case: UseCase, ingested: list[str]) -> str:
 
 def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipeline] = ()) -> str:
     """Ingest the demo dates of every source the use cases and pipelines read, run each pipeline's
-    DAG for its dates, then retrain each use case; the MLflow URL."""
+    DAG for its dates, then retrain each use case, score and monitor; the MLflow URL.
+
+    Every DAG run happens in one Airflow process (:mod:`lakeside.local.dag_runs`)."""
     from lakeside import tracking
 
     env = demo_environment()
@@ -128,56 +131,73 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
     print(f"Airflow metadata: SQLite under {env['AIRFLOW_HOME']}", flush=True)
     with step("airflow db migrate (once per Airflow home and version)"):
         ensure_migrated(env, logs / "airflow-db-migrate.log")
-    plan = ingest_plan([*cases, *pipelines])
-    for day, sources in plan.items():
-        env["LAKESIDE_INGEST_SOURCES"] = ",".join(sources)
-        with step(f"daily_ingest {day} ({', '.join(sources)})"):
-            airflow(env, "dags", "test", "daily_ingest", day, log=logs / f"daily_ingest-{day}.log")
-        for unit in gold_after_ingest([*cases, *pipelines], sources):
-            with step(f"gold_{unit.name} {day}"):
-                airflow(env, "dags", "test", f"gold_{unit.name}", day, "-c", json.dumps({"day": day}),
-                        log=logs / f"gold_{unit.name}-{day}.log")
-    uri = tracking.ensure_server()
+    with step("MLflow server"):
+        uri = tracking.ensure_server()
     env["MLFLOW_TRACKING_URI"] = uri
-    for pipe in pipelines:
-        for day in pipe.demo.dates:
-            with step(f"{pipe.dag_id} {day}"):
-                airflow(env, "dags", "test", pipe.dag_id, day, log=logs / f"{pipe.dag_id}-{day}.log")
-    for case in cases:
-        budget = search_budget_s or case.demo.search_budget_s
-        day = retrain_day(case, list(plan))
-        conf = json.dumps({"time_budget_s": budget, **({"families": list(case.demo.families)}
-                                                       if case.demo.families else {})}
-                          if case.uses_search else {})
-        with step(f"{case.retrain_dag_id} {day} (search budget {budget}s, MLflow {uri})"):
-            airflow(env, "dags", "test", case.retrain_dag_id, day, "-c", conf,
-                    log=logs / f"{case.retrain_dag_id}-{day}.log")
-    score_and_monitor(env, logs, cases, plan)
+    plan = ingest_plan([*cases, *pipelines])
+    steps = [*ingest_steps([*cases, *pipelines], plan), *pipeline_steps(pipelines),
+             *retrain_steps(cases, plan, search_budget_s, uri), *score_and_monitor_steps(cases, plan)]
     if any(unit.gold for unit in [*cases, *pipelines]):
         last = list(plan)[-1] if plan else "2024-01-01"
-        with step("refresh_dashboards (gold.duckdb for `make bi`)"):
-            airflow(env, "dags", "test", "refresh_dashboards", last, log=logs / "refresh_dashboards.log")
+        steps.append(DagRunStep("refresh_dashboards (gold.duckdb for `make bi`)", "refresh_dashboards", last))
+    run_dags(env, steps, logs)
     return uri
 
 
-def score_and_monitor(env: dict[str, str], logs: Path, cases: list[UseCase], plan: dict[str, list[str]]) -> None:
+def run_dags(env: dict[str, str], steps: list[DagRunStep], logs: Path) -> None:
+    """The DAG runs, in order, in one Airflow process; fail with the failed run's part of the log."""
+    log = logs / "airflow-dag-runs.log"
+    log.unlink(missing_ok=True)
+    plan = write_steps(steps, logs / "airflow-dag-runs.json")
+    done = subprocess.run([sys.executable, "-m", "lakeside.local.dag_runs", str(plan), "--log", str(log)],
+                          env=env, stderr=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr.strip() or f"the DAG runs failed (exit {done.returncode}); log {log}")
+
+
+def ingest_steps(units: list[UseCase | Pipeline], plan: dict[str, list[str]]) -> list[DagRunStep]:
+    """Per demo date: ``daily_ingest`` of its sources, then the gold tables built after them."""
+    steps = []
+    for day, sources in plan.items():
+        steps.append(DagRunStep(f"daily_ingest {day} ({', '.join(sources)})", "daily_ingest", day,
+                                env={"LAKESIDE_INGEST_SOURCES": ",".join(sources)}))
+        steps += [DagRunStep(f"gold_{unit.name} {day}", f"gold_{unit.name}", day, {"day": day})
+                  for unit in gold_after_ingest(units, sources)]
+    return steps
+
+
+def pipeline_steps(pipelines: list[Pipeline]) -> list[DagRunStep]:
+    return [DagRunStep(f"{pipe.dag_id} {day}", pipe.dag_id, day) for pipe in pipelines for day in pipe.demo.dates]
+
+
+def retrain_steps(cases: list[UseCase], plan: dict[str, list[str]], search_budget_s: int | None,
+                  uri: str) -> list[DagRunStep]:
+    steps = []
+    for case in cases:
+        budget = search_budget_s or case.demo.search_budget_s
+        day = retrain_day(case, list(plan))
+        conf = ({"time_budget_s": budget, **({"families": list(case.demo.families)} if case.demo.families else {})}
+                if case.uses_search else {})
+        steps.append(DagRunStep(f"{case.retrain_dag_id} {day} (search budget {budget}s, MLflow {uri})",
+                                case.retrain_dag_id, day, conf))
+    return steps
+
+
+def score_and_monitor_steps(cases: list[UseCase], plan: dict[str, list[str]]) -> list[DagRunStep]:
     """The ``batch_inference`` DAG for every day the demo ingested a scored source (its
     predictions then cover the silver table), then ``monitoring`` for the last day. Both DAGs
     span every use case declaring them, so they run only when the demo trained all of those."""
     scored = [case for case in usecases.all_use_cases() if case.batch_inference]
     trained = {case.name for case in cases}
     if not scored or not {case.name for case in scored} <= trained:
-        return
+        return []
     sources = {case.silver_source for case in scored}
     days = [day for day, ingested in plan.items() if sources & set(ingested)]
-    for day in days:
-        with step(f"batch_inference {day}"):
-            airflow(env, "dags", "test", "batch_inference", day, "-c", json.dumps({"day": day}),
-                    log=logs / f"batch_inference-{day}.log")
+    steps = [DagRunStep(f"batch_inference {day}", "batch_inference", day, {"day": day}) for day in days]
     monitored = {case.name for case in usecases.all_use_cases() if case.service == "tabular"}
     if days and monitored <= trained:
-        with step(f"monitoring {days[-1]}"):
-            airflow(env, "dags", "test", "monitoring", days[-1], log=logs / f"monitoring-{days[-1]}.log")
+        steps.append(DagRunStep(f"monitoring {days[-1]}", "monitoring", days[-1]))
+    return steps
 
 
 def gold_after_ingest(units: list[UseCase | Pipeline], sources: list[str]) -> list[UseCase | Pipeline]:
