@@ -91,7 +91,7 @@ class Demo:
     function ``(use_case) -> str`` adding lines."""
 
     dates: tuple[str, ...] = ()
-    search_budget_s: int = 60
+    search_budget_s: int = 30
     families: tuple[str, ...] | None = None
     summary: str | None = None
 

@@ -18,5 +18,5 @@ USE_CASE = UseCase(
     metric="f1",
     service="tabular",
     schedule="0 4 * * 1",
-    demo=Demo(search_budget_s=20),
+    demo=Demo(search_budget_s=10),
 )
