@@ -285,9 +285,18 @@ def judge(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     return with_types.withColumn("_errors", errors)
 
 
+def _valid() -> SparkColumn:
+    return F.size("_errors") == 0
+
+
+def _position() -> SparkColumn:
+    """Where a record is: its file, then its row."""
+    return F.struct("_source_file", "_row")
+
+
 def split(parsed: DataFrame, spec: SourceSpec) -> tuple[DataFrame, DataFrame]:
     """(silver rows, quarantine rows)."""
-    valid = F.size("_errors") == 0
+    valid = _valid()
     silver = parsed.filter(valid).select(
         *[F.col(_typed_name(c.name)).alias(c.name) for c in spec.columns],
         "_ingest_date", "_source_file", "_row",
@@ -374,8 +383,8 @@ def repeated_keys(judged: DataFrame, spec: SourceSpec) -> DataFrame:
     """
     keys = [_typed_name(k) for k in spec.key]
     return (
-        judged.filter(F.size("_errors") == 0).groupBy(*keys)
-        .agg(F.count(F.lit(1)).alias("__records"), F.min(F.struct("_source_file", "_row")).alias("__first"))
+        judged.filter(_valid()).groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("__records"), F.min(_position()).alias("__first"))
         .filter(F.col("__records") > 1)
         .select(*[F.col(k).alias(f"__repeated{k}") for k in keys], "__first")
     )
@@ -385,10 +394,10 @@ def _flag_duplicate_keys(judged: DataFrame, repeated: DataFrame, spec: SourceSpe
     """The first valid record of a key (by file, then row) wins; later valid ones are refused and
     name the first."""
     keys = [_typed_name(k) for k in spec.key]
-    position = F.struct("_source_file", "_row")
+    position = _position()
     same_key = [judged[k].eqNullSafe(repeated[f"__repeated{k}"]) for k in keys]
     joined = judged.join(repeated, on=same_key, how="left")
-    duplicate = (F.size("_errors") == 0) & F.col("__first").isNotNull() & (position != F.col("__first"))
+    duplicate = _valid() & F.col("__first").isNotNull() & (position != F.col("__first"))
     message = F.format_string(
         f"duplicate key ({', '.join(spec.key)}): row %d already has it", F.col("__first._row")
     )
