@@ -266,23 +266,28 @@ def parse(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
 
 
 def judge(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
-    """:func:`parse` without the duplicate-key rule: every record judged on its own."""
-    typed = {c.name: _typed(c) for c in spec.columns}
-    with_types = bronze.withColumns({_typed_name(n): expr for n, expr in typed.items()})
+    """:func:`parse` without the duplicate-key rule: every record judged on its own.
+
+    Types and checks are written as Spark SQL, one expression per column and one for the
+    reasons: built from Column objects, a wide source (107 columns) took tens of thousands of
+    calls into the JVM and more time than reading its file.
+    """
+    typed = [f"{_typed(c)} AS {_quoted(_typed_name(c.name))}" for c in spec.columns]
+    with_types = bronze.selectExpr("*", *typed)
     column_errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
-    malformed = F.array(F.lit("malformed CSV record (wrong number of fields or unbalanced quotes)"))
-    unreadable = F.col("_raw_line").isNotNull()
-    summary = unreadable & F.col("_raw_line").rlike(spec.summary_lines) if spec.summary_lines else F.lit(False)
+    malformed = _sql_string("malformed CSV record (wrong number of fields or unbalanced quotes)")
+    summary = (f"_raw_line IS NOT NULL AND _raw_line RLIKE {_sql_string(spec.summary_lines)}"
+               if spec.summary_lines else "false")
     # The array of reasons is only built where one applies: ``filter`` with a lambda is
     # interpreted, not compiled, and built on every row it cost more than parsing and typing.
-    refused = F.greatest(*[error.isNotNull() for error in column_errors])
+    refused = " OR ".join(f"({error}) IS NOT NULL" for error in column_errors) or "false"
     errors = (
-        F.when(summary, F.array(F.lit(SUMMARY_REASON)))
-        .when(unreadable, malformed)
-        .when(refused, F.filter(F.array(*column_errors), lambda e: e.isNotNull()))
-        .otherwise(F.array().cast("array<string>"))
+        f"CASE WHEN {summary} THEN array({_sql_string(SUMMARY_REASON)}) "
+        f"WHEN _raw_line IS NOT NULL THEN array({malformed}) "
+        f"WHEN {refused} THEN filter(array({', '.join(column_errors)}), e -> e IS NOT NULL) "
+        "ELSE CAST(array() AS array<string>) END"
     )
-    return with_types.withColumn("_errors", errors)
+    return with_types.withColumn("_errors", F.expr(errors))
 
 
 def _valid() -> SparkColumn:
@@ -314,66 +319,88 @@ def _typed_name(name: str) -> str:
     return f"__typed_{name}"
 
 
-def _text(column: Column) -> SparkColumn:
-    trimmed = F.trim(F.col(f"`{column.name}`"))
-    return F.when(trimmed.isin(*NULL_TOKENS), F.lit(None)).otherwise(trimmed)
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
-def _typed(column: Column) -> SparkColumn:
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _sql_number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{float(value)!r}D"
+
+
+def _text(column: Column) -> str:
+    """The cell's text, trimmed; null for the :data:`NULL_TOKENS`."""
+    trimmed = f"trim({_quoted(column.name)})"
+    tokens = ", ".join(_sql_string(t) for t in NULL_TOKENS)
+    return f"(CASE WHEN {trimmed} IN ({tokens}) THEN NULL ELSE {trimmed} END)"
+
+
+_YEARS = r"^(\d+)\+?\s*(years?)?$"  # "10+ years", "3 years", "3"
+_UNDER_A_YEAR = r"^<\s*1\s*years?$"
+
+
+def _typed(column: Column) -> str:
     text = _text(column)
     kind = column.kind
     if kind == "string":
         return text
     if kind in ("int", "long"):
-        return text.try_cast("int" if kind == "int" else "bigint")
+        return f"try_cast({text} AS {'int' if kind == 'int' else 'bigint'})"
     if kind in ("double", "percent"):
-        number = (F.regexp_replace(text, "%$", "") if kind == "percent" else text).try_cast("double")
-        return F.when(F.isnan(number) | (F.abs(number) == float("inf")), F.lit(None)).otherwise(number)
+        digits = f"regexp_replace({text}, '%$', '')" if kind == "percent" else text
+        number = f"try_cast({digits} AS double)"
+        return f"(CASE WHEN isnan({number}) OR abs({number}) = CAST('Infinity' AS double) THEN NULL ELSE {number} END)"
     if kind == "date":
-        return F.try_to_date(text)
+        return f"try_to_date({text})"
     if kind == "timestamp":
-        return F.try_to_timestamp(text)
+        return f"try_to_timestamp({text})"
     if kind == "month_year":
-        return F.try_to_date(text, "MMM-yyyy")
+        return f"try_to_date({text}, 'MMM-yyyy')"
     if kind == "emp_length":
-        years = F.regexp_extract(text, r"^(\d+)\+?\s*(years?)?$", 1)
-        return (
-            F.when(text.rlike(r"^<\s*1\s*years?$"), F.lit(0))
-            .when(years != "", years.try_cast("int"))
-            .otherwise(F.lit(None).cast("int"))
-        )
+        years = f"regexp_extract({text}, {_sql_string(_YEARS)}, 1)"
+        return (f"(CASE WHEN {text} RLIKE {_sql_string(_UNDER_A_YEAR)} THEN 0 "
+                f"WHEN {years} != '' THEN try_cast({years} AS int) ELSE CAST(NULL AS int) END)")
     raise ValueError(f"no parser for kind {kind!r}")
 
 
-def _column_errors(column: Column) -> list[SparkColumn]:
+def _column_errors(column: Column) -> list[str]:
+    """The column's reasons to refuse a record, each null where it does not apply (Spark SQL)."""
     name = column.name
     text = _text(column)
-    value = F.col(_typed_name(name))
-    absent = F.concat(F.lit(","), F.coalesce(F.col("_missing_columns"), F.lit("")), F.lit(",")).contains(f",{name},")
-    checks = [
-        (absent & F.lit(column.required), F.lit(f"`{name}`: column missing from file")),
-        (~absent & text.isNull() & F.lit(column.required), F.lit(f"`{name}`: missing value")),
-        (text.isNotNull() & value.isNull(),
-         F.format_string(f"`{name}`: cannot read '%s' as {column.kind}", text)),
-    ]
+    value = _quoted(_typed_name(name))
+    absent = f"contains(concat(',', coalesce(_missing_columns, ''), ','), {_sql_string(f',{name},')})"
+
+    def quoting(template: str) -> str:
+        return f"format_string({_sql_string(template)}, {text})"
+
+    checks = []
+    if column.required:
+        checks += [(absent, _sql_string(f"`{name}`: column missing from file")),
+                   (f"NOT {absent} AND {text} IS NULL", _sql_string(f"`{name}`: missing value"))]
+    if column.kind != "string":
+        checks.append((f"{text} IS NOT NULL AND {value} IS NULL", quoting(f"`{name}`: cannot read '%s' as {column.kind}")))
     if column.allowed:
-        checks.append((value.isNotNull() & ~value.isin(*column.allowed),
-                       F.format_string(f"`{name}`: '%s' is not one of {', '.join(column.allowed)}", text)))
+        allowed = ", ".join(_sql_string(a) for a in column.allowed)
+        checks.append((f"{value} IS NOT NULL AND NOT {value} IN ({allowed})",
+                       quoting(f"`{name}`: '%s' is not one of {', '.join(column.allowed)}")))
     if column.min is not None or column.max is not None:
-        low = value < column.min if column.min is not None else F.lit(False)
-        high = value > column.max if column.max is not None else F.lit(False)
-        checks.append((value.isNotNull() & (low | high),
-                       F.format_string(f"`{name}`: %s is out of range [{column.min}, {column.max}]", text)))
+        bounds = [f"{value} < {_sql_number(column.min)}" if column.min is not None else None,
+                  f"{value} > {_sql_number(column.max)}" if column.max is not None else None]
+        checks.append((f"{value} IS NOT NULL AND ({' OR '.join(b for b in bounds if b)})",
+                       quoting(f"`{name}`: %s is out of range [{column.min}, {column.max}]")))
     if column.pattern:
-        checks.append((value.isNotNull() & ~value.cast("string").rlike(column.pattern),
-                       F.format_string(f"`{name}`: '%s' does not match {column.pattern}", text)))
-    return [F.when(condition, message) for condition, message in checks]
+        checks.append((f"{value} IS NOT NULL AND NOT (CAST({value} AS string) RLIKE {_sql_string(column.pattern)})",
+                       quoting(f"`{name}`: '%s' does not match {column.pattern}")))
+    return [f"CASE WHEN {condition} THEN {message} END" for condition, message in checks]
 
 
-def _row_check_error(check: RowCheck) -> SparkColumn:
+def _row_check_error(check: RowCheck) -> str:
     """The check's reason when its condition holds over the typed values (null: not judged)."""
-    condition = F.expr(check.refuse_when.format(**{c: f"`{_typed_name(c)}`" for c in check.columns()}))
-    return F.when(F.coalesce(condition, F.lit(False)), F.lit(check.reason))
+    condition = check.refuse_when.format(**{c: _quoted(_typed_name(c)) for c in check.columns()})
+    return f"CASE WHEN coalesce({condition}, false) THEN {_sql_string(check.reason)} END"
 
 
 def repeated_keys(judged: DataFrame, spec: SourceSpec) -> DataFrame:
