@@ -28,21 +28,20 @@ def fraud_home(tmp_path_factory, mlflow_server, airflow_db):
     from lakeside.serving.deploy import stop_local
 
     home = tmp_path_factory.mktemp("fraud-dags")
-    saved = dict(os.environ)
-    os.environ.update({
-        "LAKESIDE_HOME": str(home),
-        "LAKESIDE_TABLE_BACKEND": "embedded",
-        "LAKESIDE_INGEST_SOURCES": "paysim",
-        "LAKESIDE_MODEL_PREFIX": "e2e_dags_",
-        "LAKESIDE_SERVE_PORT": str(free_port()),
-        "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
-    })
-    try:
-        yield home
-    finally:
-        stop_local(MODEL)
-        os.environ.clear()
-        os.environ.update(saved)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "LAKESIDE_HOME": str(home),
+            "LAKESIDE_TABLE_BACKEND": "embedded",
+            "LAKESIDE_INGEST_SOURCES": "paysim",
+            "LAKESIDE_MODEL_PREFIX": "e2e_dags_",
+            "LAKESIDE_SERVE_PORT": str(free_port()),
+            "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
+        }.items():
+            patch.setenv(name, value)
+        try:
+            yield home
+        finally:
+            stop_local(MODEL)
 
 
 @pytest.fixture(scope="module")
