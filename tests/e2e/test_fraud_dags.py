@@ -13,6 +13,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from lakeside import tracking
 from lakeside.processes import free_port
 from lakeside.tables import Lake
 
@@ -81,6 +82,9 @@ def test_days_are_labelled_trained_on_served_and_reviewed(dags, fraud_home):
 
     retrained = run(dags["retrain_fraud"], DAYS[1] + dt.timedelta(days=6), trainer_params=TINY_GRID)
     decision = retrained.get_task_instance("gate").xcom_pull(task_ids="gate")
+    elsewhere = mlflow.MlflowClient().create_run(tracking.experiment_id("e2e_dags_elsewhere")).info.run_id
+    with mlflow.start_run(run_id=elsewhere):  # the trainer, run in this process, set no active experiment
+        pass
     assert decision["promoted"] is True, decision
     served = retrained.get_task_instance("deploy").xcom_pull(task_ids="deploy")
     rows = labels.sort_values(list(KEY)).head(5)

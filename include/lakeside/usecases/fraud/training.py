@@ -192,6 +192,7 @@ def train(use_case, snapshot, params: dict[str, Any], spark=None) -> dict[str, A
     """The use case's trainer: ``(use_case, snapshot, params, spark) -> {"model_uri", "run_id", ...}``."""
     import mlflow
 
+    from lakeside import tracking
     from lakeside.spark import get_spark
     from lakeside.tables import open_lake
 
@@ -206,9 +207,10 @@ def train(use_case, snapshot, params: dict[str, Any], spark=None) -> dict[str, A
     rule_versions = sorted(r[0] for r in pool.select("rule_version").distinct().collect())
     lineage = {"lakeside.table": snapshot.table, "lakeside.table_version": str(snapshot.version),
                "lakeside.table_uri": snapshot.uri, "rule_version": ",".join(rule_versions)}
-    mlflow.set_experiment(_experiment(use_case))
+    experiment = tracking.experiment_id(_experiment(use_case))  # not mlflow.set_experiment: process-wide state
     try:
-        with mlflow.start_run(run_name=f"fraud_tree v{snapshot.version}", tags=lineage) as parent:
+        with mlflow.start_run(experiment_id=experiment, run_name=f"fraud_tree v{snapshot.version}",
+                              tags=lineage) as parent:
             mlflow.log_params({"folds": config.folds, "grid_max_depth": list(config.max_depth),
                                "grid_max_bins": list(config.max_bins), "metric": "areaUnderPR",
                                "split_seed": config.split_seed, "tree_seed": config.seed,
@@ -282,7 +284,9 @@ def _log_variant(variant: Variant, test_rows: DataFrame, lineage: dict, depth: i
 
     from lakeside.usecases.fraud import export, plots
 
-    with mlflow.start_run(run_name=variant.name, nested=True, tags={**lineage, "variant": variant.name}) as run, \
+    experiment = mlflow.active_run().info.experiment_id
+    with mlflow.start_run(experiment_id=experiment, run_name=variant.name, nested=True,
+                          tags={**lineage, "variant": variant.name}) as run, \
             tempfile.TemporaryDirectory(prefix="fraud-tree-") as folder:
         mlflow.log_params({"variant": variant.name, "max_depth": depth, "max_bins": bins, "seed": config.seed,
                            "train_rows": variant.train_rows, "train_positives": variant.train_positives,
