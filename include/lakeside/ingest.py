@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 
 from lakeside.datasets._spec import NULL_TOKENS, Column, RowCheck, SourceSpec
 from lakeside.landing import as_date
+from lakeside.sparksql import quoted, string
 from lakeside.tables import Lake
 
 log = logging.getLogger(__name__)
@@ -272,17 +273,17 @@ def judge(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     reasons: built from Column objects, a wide source (107 columns) took tens of thousands of
     calls into the JVM and more time than reading its file.
     """
-    typed = [f"{_typed(c)} AS {_quoted(_typed_name(c.name))}" for c in spec.columns]
+    typed = [f"{_typed(c)} AS {quoted(_typed_name(c.name))}" for c in spec.columns]
     with_types = bronze.selectExpr("*", *typed)
     column_errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
-    malformed = _sql_string("malformed CSV record (wrong number of fields or unbalanced quotes)")
-    summary = (f"_raw_line IS NOT NULL AND _raw_line RLIKE {_sql_string(spec.summary_lines)}"
+    malformed = string("malformed CSV record (wrong number of fields or unbalanced quotes)")
+    summary = (f"_raw_line IS NOT NULL AND _raw_line RLIKE {string(spec.summary_lines)}"
                if spec.summary_lines else "false")
     # The array of reasons is only built where one applies: ``filter`` with a lambda is
     # interpreted, not compiled, and built on every row it cost more than parsing and typing.
     refused = " OR ".join(f"({error}) IS NOT NULL" for error in column_errors) or "false"
     errors = (
-        f"CASE WHEN {summary} THEN array({_sql_string(SUMMARY_REASON)}) "
+        f"CASE WHEN {summary} THEN array({string(SUMMARY_REASON)}) "
         f"WHEN _raw_line IS NOT NULL THEN array({malformed}) "
         f"WHEN {refused} THEN filter(array({', '.join(column_errors)}), e -> e IS NOT NULL) "
         "ELSE CAST(array() AS array<string>) END"
@@ -319,22 +320,14 @@ def _typed_name(name: str) -> str:
     return f"__typed_{name}"
 
 
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _sql_number(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{float(value)!r}D"
 
 
 def _text(column: Column) -> str:
     """The cell's text, trimmed; null for the :data:`NULL_TOKENS`."""
-    trimmed = f"trim({_quoted(column.name)})"
-    tokens = ", ".join(_sql_string(t) for t in NULL_TOKENS)
+    trimmed = f"trim({quoted(column.name)})"
+    tokens = ", ".join(string(t) for t in NULL_TOKENS)
     return f"(CASE WHEN {trimmed} IN ({tokens}) THEN NULL ELSE {trimmed} END)"
 
 
@@ -360,8 +353,8 @@ def _typed(column: Column) -> str:
     if kind == "month_year":
         return f"try_to_date({text}, 'MMM-yyyy')"
     if kind == "emp_length":
-        years = f"regexp_extract({text}, {_sql_string(_YEARS)}, 1)"
-        return (f"(CASE WHEN {text} RLIKE {_sql_string(_UNDER_A_YEAR)} THEN 0 "
+        years = f"regexp_extract({text}, {string(_YEARS)}, 1)"
+        return (f"(CASE WHEN {text} RLIKE {string(_UNDER_A_YEAR)} THEN 0 "
                 f"WHEN {years} != '' THEN try_cast({years} AS int) ELSE CAST(NULL AS int) END)")
     raise ValueError(f"no parser for kind {kind!r}")
 
@@ -370,20 +363,20 @@ def _column_errors(column: Column) -> list[str]:
     """The column's reasons to refuse a record, each null where it does not apply (Spark SQL)."""
     name = column.name
     text = _text(column)
-    value = _quoted(_typed_name(name))
-    absent = f"contains(concat(',', coalesce(_missing_columns, ''), ','), {_sql_string(f',{name},')})"
+    value = quoted(_typed_name(name))
+    absent = f"contains(concat(',', coalesce(_missing_columns, ''), ','), {string(f',{name},')})"
 
     def quoting(template: str) -> str:
-        return f"format_string({_sql_string(template)}, {text})"
+        return f"format_string({string(template)}, {text})"
 
     checks = []
     if column.required:
-        checks += [(absent, _sql_string(f"`{name}`: column missing from file")),
-                   (f"NOT {absent} AND {text} IS NULL", _sql_string(f"`{name}`: missing value"))]
+        checks += [(absent, string(f"`{name}`: column missing from file")),
+                   (f"NOT {absent} AND {text} IS NULL", string(f"`{name}`: missing value"))]
     if column.kind != "string":
         checks.append((f"{text} IS NOT NULL AND {value} IS NULL", quoting(f"`{name}`: cannot read '%s' as {column.kind}")))
     if column.allowed:
-        allowed = ", ".join(_sql_string(a) for a in column.allowed)
+        allowed = ", ".join(string(a) for a in column.allowed)
         checks.append((f"{value} IS NOT NULL AND NOT {value} IN ({allowed})",
                        quoting(f"`{name}`: '%s' is not one of {', '.join(column.allowed)}")))
     if column.min is not None or column.max is not None:
@@ -392,15 +385,15 @@ def _column_errors(column: Column) -> list[str]:
         checks.append((f"{value} IS NOT NULL AND ({' OR '.join(b for b in bounds if b)})",
                        quoting(f"`{name}`: %s is out of range [{column.min}, {column.max}]")))
     if column.pattern:
-        checks.append((f"{value} IS NOT NULL AND NOT (CAST({value} AS string) RLIKE {_sql_string(column.pattern)})",
+        checks.append((f"{value} IS NOT NULL AND NOT (CAST({value} AS string) RLIKE {string(column.pattern)})",
                        quoting(f"`{name}`: '%s' does not match {column.pattern}")))
     return [f"CASE WHEN {condition} THEN {message} END" for condition, message in checks]
 
 
 def _row_check_error(check: RowCheck) -> str:
     """The check's reason when its condition holds over the typed values (null: not judged)."""
-    condition = check.refuse_when.format(**{c: _quoted(_typed_name(c)) for c in check.columns()})
-    return f"CASE WHEN coalesce({condition}, false) THEN {_sql_string(check.reason)} END"
+    condition = check.refuse_when.format(**{c: quoted(_typed_name(c)) for c in check.columns()})
+    return f"CASE WHEN coalesce({condition}, false) THEN {string(check.reason)} END"
 
 
 def repeated_keys(judged: DataFrame, spec: SourceSpec) -> DataFrame:

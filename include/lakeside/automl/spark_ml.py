@@ -26,6 +26,7 @@ from lakeside.automl.families import Call, Family
 from lakeside.automl.features import NULL_TEXT, FeatureRoles
 from lakeside import metrics
 from lakeside.automl.training import Evaluation, TrialStopped, mean_metrics, score
+from lakeside.sparksql import quoted, string
 
 ROW, FOLD = "__row", "__fold"
 
@@ -211,33 +212,29 @@ def _numeric_expressions(roles: FeatureRoles) -> dict[str, str]:
     for later, earlier in combinations(roles.date, 2):
         found[f"{later}__minus__{earlier}__months"] = f"CAST({months[later]} - {months[earlier]} AS DOUBLE)"
     for column, levels in roles.ordinal.items():
-        cases = " ".join(f"WHEN {_literal(level)} THEN {float(rank)}" for rank, level in enumerate(levels))
+        cases = " ".join(f"WHEN {string(level)} THEN {float(rank)}" for rank, level in enumerate(levels))
         found[f"{column}__rank"] = f"CAST(CASE {_text(column)} {cases} ELSE NULL END AS DOUBLE)"
     return found
 
 
 def _number_expression(column: str) -> str:
     """Numbers, booleans and plain numeric text."""
-    return f"try_cast({_quoted(column)} AS DOUBLE)"
+    return f"try_cast({quoted(column)} AS DOUBLE)"
 
 
 def _date_expression(column: str) -> str:
     """Dates, timestamps and ISO date text."""
-    return f"try_to_date(CAST({_quoted(column)} AS STRING))"
+    return f"try_to_date(CAST({quoted(column)} AS STRING))"
 
 
 def _category_expression(column: str) -> str:
     text = _text(column)
-    nulls = ", ".join(_literal(token) for token in sorted(NULL_TEXT))
-    return f"CASE WHEN {_quoted(column)} IS NULL OR lower({text}) IN ({nulls}) THEN '(missing)' ELSE {text} END"
+    nulls = ", ".join(string(token) for token in sorted(NULL_TEXT))
+    return f"CASE WHEN {quoted(column)} IS NULL OR lower({text}) IN ({nulls}) THEN '(missing)' ELSE {text} END"
 
 
 def _text(column: str) -> str:
-    return f"trim(CAST({_quoted(column)} AS STRING))"
-
-
-def _quoted(column: str) -> str:
-    return "`" + column.replace("`", "``") + "`"
+    return f"trim(CAST({quoted(column)} AS STRING))"
 
 
 def _typed_literal(value) -> str:
@@ -248,8 +245,5 @@ def _typed_literal(value) -> str:
         return f"CAST({int(value)} AS BIGINT)"
     if isinstance(value, (float, np.floating)):
         return f"CAST({float(value)!r} AS DOUBLE)"
-    return _literal(str(value))
+    return string(str(value))
 
-
-def _literal(text: str) -> str:
-    return "'" + str(text).replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from lakeside.tables._data import is_spark_frame, to_arrow
 from lakeside.tables._merge import update_condition
+from lakeside.sparksql import quoted
 from lakeside.tables._schema import FieldType, fields_of_spark
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -73,8 +74,8 @@ class SparkDeltaBackend:
 
     def merge(self, uri: str, data: Any, *, keys: list[str], columns: list[str],
               newer_by: str | None, metadata: dict[str, str]) -> dict[str, int]:
-        on = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
-        changed = update_condition(columns, keys, newer_by, _quote)
+        on = " AND ".join(f"t.{quoted(k)} = s.{quoted(k)}" for k in keys)
+        changed = update_condition(columns, keys, newer_by, quoted)
         source = self._frame(data)
         if not _changes_anything(self._delta(uri).toDF(), source, on, keys, changed):
             return {"inserted": 0, "updated": 0}
@@ -144,9 +145,5 @@ def _changes_anything(target, source, on: str, keys: list[str], changed: str) ->
     from pyspark.sql import functions as F
 
     joined = source.alias("s").join(target.alias("t"), F.expr(on), "left")
-    new = F.col(f"t.{_quote(keys[0])}").isNull()
+    new = F.col(f"t.{quoted(keys[0])}").isNull()
     return joined.filter(new | F.expr(changed) if changed else new).limit(1).count() > 0
-
-
-def _quote(column: str) -> str:
-    return "`" + column.replace("`", "``") + "`"
