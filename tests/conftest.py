@@ -30,6 +30,8 @@ os.environ["LAKESIDE_REGISTRY_REPLAY"] = "off"
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("LAKESIDE_SPARK_SHUFFLE_PARTITIONS", "2")
+# The spark-submitted jobs of the end-to-end tests are the demo's: seconds each, on small data.
+os.environ.setdefault("LAKESIDE_SPARK_QUICK_START", "true")
 logging.getLogger("py4j").setLevel(logging.WARNING)
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 

@@ -21,6 +21,9 @@ class Settings:
     spark_master: str
     spark_driver_memory: str
     spark_shuffle_partitions: int
+    spark_quick_start: bool
+    """``LAKESIDE_SPARK_QUICK_START``: drivers compile with C1 only, so jobs of seconds on small
+    data (the demo, the tests) finish sooner; jobs on real volumes run slower with it."""
     max_rejected_share: float
     generate_missing_landing: bool
     mlflow_tracking_uri: str | None
@@ -87,6 +90,7 @@ def settings() -> Settings:
         spark_master=os.environ.get("LAKESIDE_SPARK_MASTER", "local[*]"),
         spark_driver_memory=os.environ.get("LAKESIDE_SPARK_DRIVER_MEMORY", "2g"),
         spark_shuffle_partitions=int(os.environ.get("LAKESIDE_SPARK_SHUFFLE_PARTITIONS", "4")),
+        spark_quick_start=_env_bool("LAKESIDE_SPARK_QUICK_START", False),
         max_rejected_share=share,
         generate_missing_landing=_env_bool("LAKESIDE_GENERATE_MISSING_LANDING", False),
         mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None,
@@ -264,6 +268,22 @@ def delta_jars() -> list[str]:
         elif raw is not None:
             jars.append(str(entry.absolute()))
     return jars
+
+
+SPARK_CLASS_ARCHIVES = Path(__file__).resolve().parents[2] / ".cache" / "spark-classes"
+"""Where ``make setup`` writes the class-data-sharing archive of Spark's driver classes."""
+
+
+def spark_class_archive() -> Path | None:
+    """The class-data-sharing archive Spark drivers start from: ``LAKESIDE_SPARK_CLASS_ARCHIVE``
+    (empty: none), else the one ``make setup`` writes for the installed pyspark
+    (:mod:`lakeside.local.spark_classes`). It may not exist yet."""
+    from importlib.metadata import version
+
+    raw = os.environ.get("LAKESIDE_SPARK_CLASS_ARCHIVE")
+    if raw is not None:
+        return Path(raw).expanduser().absolute() if raw.strip() else None
+    return SPARK_CLASS_ARCHIVES / f"spark-{version('pyspark')}.jsa"
 
 
 def ingest_sources() -> tuple[str, ...]:

@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def demo_environment() -> dict[str, str]:
-    """Airflow on SQLite under $LAKESIDE_HOME, local Spark, the embedded table backend, demo data
-    generated when missing."""
+    """Airflow on SQLite under $LAKESIDE_HOME, local Spark drivers that start quickly, the embedded
+    table backend, demo data generated when missing."""
     config = settings()
     venv_bin = str(Path(sys.executable).parent)
     env = dict(os.environ)
@@ -45,6 +45,7 @@ def demo_environment() -> dict[str, str]:
         "BENTOML_HOME": env.get("BENTOML_HOME", str(config.home / "bentoml")),
         "LAKESIDE_TABLE_BACKEND": env.get("LAKESIDE_TABLE_BACKEND", "embedded"),
         "LAKESIDE_GENERATE_MISSING_LANDING": env.get("LAKESIDE_GENERATE_MISSING_LANDING", "true"),
+        "LAKESIDE_SPARK_QUICK_START": env.get("LAKESIDE_SPARK_QUICK_START", "true"),
         "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
         "PATH": os.pathsep.join([venv_bin, env.get("PATH", os.defpath)]),
     })
