@@ -258,7 +258,7 @@ def tables_summary(cases: list[UseCase], pipelines: list[Pipeline] = ()) -> str:
 
     config = settings()
     embedded = Lake(config.lake_root, backend="embedded")
-    spark = get_spark("lakeside-demo-summary", master="local[1]")
+    spark = get_spark("lakeside-demo-summary", master="local[1]", quick_start=True)
     through_spark = Lake(config.lake_root, backend="embedded", spark=spark)
     sources = list(dict.fromkeys(source for unit in [*cases, *pipelines] for source in unit.sources))
     names = [f"{layer}.{source}" for source in sources for layer in ("bronze", "silver", "quarantine")]
@@ -300,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.use_cases.split(",") if n.strip()]
     cases, pipelines = demo_use_cases(names), demo_pipelines(names)
     uri = run(cases, args.search_budget, pipelines)
-    print(tables_summary(cases, pipelines))
+    with step("reading the tables back with delta-rs and Spark"):
+        summary = tables_summary(cases, pipelines)
+    print(summary)
     print(f"MLflow: {uri}")
     for pipe in pipelines:
         print(f"\n== {pipe.name}: {pipe.description}")

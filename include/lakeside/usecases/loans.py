@@ -44,7 +44,7 @@ USE_CASE = UseCase(
     schedule="0 3 * * 1",
     dag_id="weekly_retrain",
     batch_inference=True,
-    demo=Demo(dates=("2024-01-01", "2024-01-02", "2024-01-03"), search_budget_s=30,
+    demo=Demo(dates=("2024-01-01", "2024-01-02", "2024-01-03"), search_budget_s=20,
               families=("linear", "lightgbm", "hist_gradient_boosting", "random_forest")),
     gold=(PORTFOLIO, MODEL_PERFORMANCE),
 )
