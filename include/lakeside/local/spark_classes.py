@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lakeside.config import spark_class_archive
 from lakeside.datasets import INGEST_SOURCES
+from lakeside.local.cluster import spark_home
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -35,7 +36,7 @@ def write_archive(archive: Path, source: str) -> None:
     with tempfile.TemporaryDirectory(prefix="lakeside-spark-classes-") as home:
         env = {**os.environ, "LAKESIDE_HOME": home, "LAKESIDE_TABLE_BACKEND": "embedded",
                "LAKESIDE_GENERATE_MISSING_LANDING": "true", "PYSPARK_PYTHON": sys.executable}
-        command = [spark_submit(), "--master", "local[*]", "--conf", "spark.ui.enabled=false",
+        command = [str(spark_home() / "bin" / "spark-submit"), "--master", "local[*]", "--conf", "spark.ui.enabled=false",
                    "--driver-java-options", f'"-XX:ArchiveClassesAtExit={partial}"',
                    str(REPO / "jobs" / "daily_ingest.py"), "--source", source,
                    "--logical-date", "2024-01-01", "--run-id", "spark-classes"]
@@ -44,12 +45,6 @@ def write_archive(archive: Path, source: str) -> None:
         partial.unlink(missing_ok=True)
         raise RuntimeError(f"the archive's job failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
     partial.replace(archive)
-
-
-def spark_submit() -> str:
-    """pyspark's ``spark-submit`` beside this Python (its venv), else the one on PATH."""
-    beside = Path(sys.executable).parent / "spark-submit"
-    return str(beside) if beside.exists() else "spark-submit"
 
 
 def main(argv: list[str] | None = None) -> int:
