@@ -170,3 +170,28 @@ def test_asset_events_carry_the_logical_date_an_asset_triggered_run_reads():
                                                       SimpleNamespace(extra={})]}}
     assert event_logical_date(triggering, trips) == "2015-01-15"
     assert event_logical_date({}, trips) is None
+
+
+def test_the_backfill_dag_passes_its_params_to_the_chosen_sources_job(dagbag):
+    import importlib.util
+
+    from lakeside.datasets import INGEST_SOURCES
+
+    dag = dagbag.dags["backfill"]
+    assert dag.schedule is None
+    assert dag.get_task("choose_source").downstream_task_ids == {f"backfill_{s}" for s in INGEST_SOURCES}
+    task = dag.get_task("backfill_store_item")
+    assert [o.name for o in task.outlets] == ["silver.store_item"]
+    spec = importlib.util.spec_from_file_location("backfill_job", DAGS.parent / "jobs" / "backfill.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    params = {"source": "store_item", "files": [], "seed": 3, "generator": {"stores": 2, "start": "2016-01-01"},
+              "max_rejected_share": None}
+    context = {"ds": "2017-12-31", "run_id": "manual__1", "params": params}
+    parsed = job.parse_args(task.render_template(task.application_args, context))
+    assert (parsed.source, parsed.logical_date.isoformat(), parsed.run_id) == ("store_item", "2017-12-31", "manual__1")
+    assert (parsed.seed, parsed.generator, parsed.max_rejected_share) == (3, params["generator"], None)
+    assert parsed.files == [""]
+    given = {**params, "files": ["/data/train.csv", "/data/more.csv"], "max_rejected_share": 0.1}
+    parsed = job.parse_args(task.render_template(task.application_args, {**context, "params": given}))
+    assert parsed.files == ["/data/train.csv,/data/more.csv"] and parsed.max_rejected_share == 0.1

@@ -73,3 +73,10 @@ def test_runs_in_order_with_their_conf_and_env_and_stop_at_the_first_failure(tmp
     assert "third day fails" in done.stderr and "the toy task was asked to fail" in done.stderr, done.stderr[-3000:]
     assert "airflow dags test toy_steps 2024-01-03" in done.stderr
     assert "record_wide" in log.read_text() and "record_narrow" in log.read_text()
+
+    before_start = write_steps([DagRunStep("before the DAG's start", "toy_steps", "2023-12-31")],
+                               tmp_path / "before.json")
+    done = subprocess.run([sys.executable, "-m", "lakeside.local.dag_runs", str(before_start), "--log", str(log)],
+                          env=env, capture_output=True, text=True, timeout=500)
+    assert done.returncode == 1 and "no task of toy_steps ran for 2023-12-31" in done.stderr, done.stderr[-3000:]
+    assert "2023-12-31" not in {path.name for path in out.iterdir()}

@@ -40,6 +40,8 @@ def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):
                 assert json.load(answer)["name"] == case.model_name
             registry = MlflowClient(f"http://127.0.0.1:{env['LAKESIDE_MLFLOW_PORT']}")
             assert registry.get_model_version(case.model_name, "1").tags.get("lakeside.replay") == "200", case.name
+            for table in case.demo.tables:
+                assert re.search(rf"{re.escape(table)} +version +\d+ +rows: delta-rs +[1-9]", output), table
         assert "silver.loans" in output and "answer: " in output and "Demo finished in" in output
         for pipe in usecases.all_pipelines():
             if pipe.demo is None:

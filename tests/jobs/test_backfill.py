@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.util
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from lakeside.datasets import store_item
@@ -44,6 +45,17 @@ def test_a_history_is_backfilled_in_one_run_with_the_daily_validation(spark, lak
 def test_a_source_without_a_generated_history_needs_its_files(lakeside_home):
     with pytest.raises(ValueError, match="generates no history: give its files with --file"):
         load_job("backfill").generated_history("iris", dt.date(2024, 1, 1), 0)
+
+
+def test_a_generated_history_can_be_a_subset_of_stores_items_and_years(lakeside_home):
+    [path] = load_job("backfill").generated_history("store_item", dt.date(2017, 12, 31), 3,
+                                                    {"stores": 2, "items": 3, "start": "2016-01-01", "years": 2})
+    history = store_item.SPEC.typed(pd.read_csv(path, dtype=str))
+    assert len(history) == 2 * 3 * 731
+    assert sorted(history["store"].unique()) == [1, 2] and sorted(history["item"].unique()) == [1, 2, 3]
+    assert history["date"].max() == dt.date(2017, 12, 31)
+    with pytest.raises(TypeError, match="colour"):
+        load_job("backfill").generated_history("store_item", dt.date(2017, 12, 31), 3, {"colour": "red"})
 
 
 def test_a_days_file_holds_every_store_item_around_the_generators_levels():

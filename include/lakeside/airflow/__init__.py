@@ -144,7 +144,8 @@ def retrain_dag(use_case, *, schedule):
         params = {"trainer_params": Param(dict(use_case.params), type="object",
                                           description="Settings of the use case's trainer (override its declaration).")}
 
-    @dag(dag_id=use_case.retrain_dag_id, schedule=schedule, start_date=datetime(2024, 1, 1), catchup=False,
+    # an early start: a run for a backfilled history's last day (before 2024) must not be empty
+    @dag(dag_id=use_case.retrain_dag_id, schedule=schedule, start_date=datetime(2000, 1, 1), catchup=False,
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["lakeside", "retrain", name, use_case.task],
          doc_md=_retrain_doc(use_case), params=params)
     def retrain():

@@ -94,9 +94,10 @@ def daily_raw(day: dt.date, rows: int = STORES * ITEMS, seed: int = 0, start: st
     return to_raw(frame.head(max(1, int(rows))))
 
 
-def history_raw(seed: int = 0) -> pd.DataFrame:
-    """The text of the whole generated history (the public file's 913,000 rows): a backfill's input."""
-    return to_raw(generate(seed=seed))
+def history_raw(seed: int = 0, **options) -> pd.DataFrame:
+    """The text of the whole generated history (the public file's 913,000 rows): a backfill's
+    input; ``options`` of :func:`generate` (``stores``, ``items``, ``start``, ``years``) make a smaller one."""
+    return to_raw(generate(seed=seed, **options))
 
 
 def load(path: str) -> pd.DataFrame:

@@ -66,6 +66,25 @@ def run_step(step: DagRunStep) -> None:
     args.func(args)
 
 
+def tasks_that_ran(step: DagRunStep) -> int:
+    """How many tasks of the step's newest run have an outcome: none means the run did nothing
+    (a logical date before the DAG's ``start_date`` gets no task instances and still succeeds)."""
+    import pendulum
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        runs = DagRun.find(dag_id=step.dag_id, logical_date=pendulum.parse(step.logical_date), session=session)
+        if not runs:
+            return 0
+        newest = max(runs, key=lambda run: run.id)
+        return session.scalar(select(func.count()).select_from(TaskInstance).where(
+            TaskInstance.dag_id == step.dag_id, TaskInstance.run_id == newest.run_id,
+            TaskInstance.state.in_(["success", "skipped", "failed", "upstream_failed"])))
+
+
 def _output_to(log: Path) -> TextIO:
     """Send this process's output (file descriptors 1 and 2, so child processes' too) to ``log``;
     a stream on the former standard output for progress lines."""
@@ -94,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         try:
             run_step(step)
+            if not tasks_that_ran(step):
+                raise RuntimeError(f"no task of {step.dag_id} ran for {step.logical_date}: is the logical date "
+                                   f"before the DAG's start_date?")
         except (Exception, SystemExit) as error:  # noqa: BLE001 - any failure ends the sequence
             print(f"{type(error).__name__}: {error}", flush=True)
             print(f"{step.title}: failed after {time.monotonic() - started:.0f}s, `airflow {' '.join(step.cli_args())}`; "

@@ -1,6 +1,6 @@
 """The main command's work on the embedded default: every declared use case that has a demo
-section runs through Airflow: the daily ingest of its sources for the demo dates, then its
-retrain DAG (MLflow server started or reused on loopback). Then where the results are: tables
+section runs through Airflow: the backfill of a history it needs, the daily ingest of its
+sources for the demo dates, then its retrain DAG (MLflow server started or reused on loopback). Then where the results are: tables
 read back with delta-rs and Spark, the MLflow URL, and per use case its champion, holdout
 metrics and endpoint answering on loopback (BentoML), with a curl line to call it.
 
@@ -113,10 +113,11 @@ def ingest_plan(units: list[UseCase | Pipeline]) -> dict[str, list[str]]:
 
 
 def retrain_day(case: UseCase, ingested: list[str]) -> str:
-    """The logical date of a use case's demo retrain: its last demo date, else the last date the
-    demo ingested (a use case on reference tables only), else 2024-01-01."""
-    if case.demo.dates:
-        return max(case.demo.dates)
+    """The logical date of a use case's demo retrain: its last demo or backfill date, else the
+    last date the demo ingested (a use case on reference tables only), else 2024-01-01."""
+    own = [*case.demo.dates, *(backfill.date for backfill in case.demo.backfills)]
+    if own:
+        return max(own)
     return ingested[-1] if ingested else "2024-01-01"
 
 
@@ -136,7 +137,7 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
         uri = tracking.ensure_server()
     env["MLFLOW_TRACKING_URI"] = uri
     plan = ingest_plan([*cases, *pipelines])
-    steps = [*ingest_steps([*cases, *pipelines], plan), *pipeline_steps(pipelines),
+    steps = [*backfill_steps(cases), *ingest_steps([*cases, *pipelines], plan), *pipeline_steps(pipelines),
              *retrain_steps(cases, plan, search_budget_s, uri), *score_and_monitor_steps(cases, plan)]
     if any(unit.gold for unit in [*cases, *pipelines]):
         last = list(plan)[-1] if plan else "2024-01-01"
@@ -154,6 +155,13 @@ def run_dags(env: dict[str, str], steps: list[DagRunStep], logs: Path) -> None:
                           env=env, stderr=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(done.stderr.strip() or f"the DAG runs failed (exit {done.returncode}); log {log}")
+
+
+def backfill_steps(cases: list[UseCase]) -> list[DagRunStep]:
+    """The ``backfill`` DAG for each history a use case's demo needs, before any daily ingest."""
+    return [DagRunStep(f"backfill {b.source} up to {b.date} ({json.dumps(dict(b.generator))})", "backfill", b.date,
+                       {"source": b.source, "generator": dict(b.generator)})
+            for case in cases for b in case.demo.backfills]
 
 
 def ingest_steps(units: list[UseCase | Pipeline], plan: dict[str, list[str]]) -> list[DagRunStep]:
@@ -179,8 +187,8 @@ def retrain_steps(cases: list[UseCase], plan: dict[str, list[str]], search_budge
         day = retrain_day(case, list(plan))
         conf = ({"time_budget_s": budget, **({"families": list(case.demo.families)} if case.demo.families else {})}
                 if case.uses_search else {})
-        steps.append(DagRunStep(f"{case.retrain_dag_id} {day} (search budget {budget}s, MLflow {uri})",
-                                case.retrain_dag_id, day, conf))
+        searched = f"search budget {budget}s, " if case.uses_search else ""
+        steps.append(DagRunStep(f"{case.retrain_dag_id} {day} ({searched}MLflow {uri})", case.retrain_dag_id, day, conf))
     return steps
 
 
@@ -221,7 +229,7 @@ def champion_summary(case: UseCase, uri: str) -> str:
     except Exception:  # noqa: BLE001 - the registry answers "not found" in several ways
         return f"No champion for {name} yet: see the gate's decision in {uri}"
     tags = champion.tags
-    shown = TASK_METRICS.get(case.task, ())
+    shown = TASK_METRICS.get(case.task) or gated_metrics(case, tags)
     metrics = ", ".join(f"{m} {float(tags[f'gate.{m}']):.4f}" for m in shown if f"gate.{m}" in tags)
     return (
         f"Champion: {name} version {champion.version} ({tags.get('family', '?')}), trained on "
@@ -230,6 +238,16 @@ def champion_summary(case: UseCase, uri: str) -> str:
         f"  gate: {tags.get('gate.reason', '?')}\n"
         f"  model: models:/{name}@champion  (run {champion.run_id})"
     )
+
+
+def gated_metrics(case: UseCase, tags: dict[str, str]) -> tuple[str, ...]:
+    """The metrics a gate judged (its metric, then those with a bound): a task without built-in metrics."""
+    try:
+        thresholds = json.loads(tags.get("gate.thresholds") or "{}")
+    except json.JSONDecodeError:
+        thresholds = {}
+    bounded = [*thresholds.get("max", {}), *thresholds.get("min", {})]
+    return tuple(dict.fromkeys([case.metric, *bounded]))
 
 
 def serve_champion(case: UseCase, uri: str) -> str:
@@ -260,10 +278,12 @@ def tables_summary(cases: list[UseCase], pipelines: list[Pipeline] = ()) -> str:
     embedded = Lake(config.lake_root, backend="embedded")
     spark = get_spark("lakeside-demo-summary", master="local[1]", quick_start=True)
     through_spark = Lake(config.lake_root, backend="embedded", spark=spark)
-    sources = list(dict.fromkeys(source for unit in [*cases, *pipelines] for source in unit.sources))
+    sources = list(dict.fromkeys([*(source for unit in [*cases, *pipelines] for source in unit.sources),
+                                  *(b.source for case in cases for b in case.demo.backfills)]))
     names = [f"{layer}.{source}" for source in sources for layer in ("bronze", "silver", "quarantine")]
     names += [name for case in cases for name in case.reference_tables]
     names += [name for pipe in pipelines for name in pipe.tables]
+    names += [name for case in cases for name in case.demo.tables]
     names += [f"predictions.{case.model_name}" for case in cases if case.batch_inference]
     names += [f"inference.{case.model_name}" for case in cases]
     names += ["monitoring.table_health", "monitoring.profile_metrics", "monitoring.drift_metrics",

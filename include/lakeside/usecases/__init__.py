@@ -85,15 +85,29 @@ class Search:
 
 
 @dataclass(frozen=True)
+class Backfill:
+    """A source's history ingested in one run (DAG ``backfill``) under the logical date ``date``
+    (the history's last day); ``generator`` are options of the source's generated history
+    (``history_raw(seed, **generator)`` of its dataset module: a subset of it, say)."""
+
+    source: str
+    date: str
+    generator: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Demo:
-    """What ``make demo`` runs for this use case: ingest ``dates`` (of its sources), then retrain
-    with ``search_budget_s`` over ``families`` (None: the use case's own); ``summary`` names a
-    function ``(use_case) -> str`` adding lines."""
+    """What ``make demo`` runs for this use case: ``backfills`` first, ingest ``dates`` (of its
+    sources), then retrain with ``search_budget_s`` over ``families`` (None: the use case's own);
+    ``tables`` its trainer writes, shown at the end; ``summary`` names a function
+    ``(use_case) -> str`` adding lines."""
 
     dates: tuple[str, ...] = ()
     search_budget_s: int = 30
     families: tuple[str, ...] | None = None
     summary: str | None = None
+    backfills: tuple[Backfill, ...] = ()
+    tables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

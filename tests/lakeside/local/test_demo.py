@@ -1,7 +1,7 @@
 """What make demo ingests: each date once, with only the sources of the units that use it."""
 
-from lakeside.local.demo import demo_pipelines, demo_use_cases, ingest_plan, retrain_day
-from lakeside.usecases import Demo, Pipeline, UseCase
+from lakeside.local.demo import backfill_steps, demo_pipelines, demo_use_cases, ingest_plan, retrain_day
+from lakeside.usecases import Backfill, Demo, Pipeline, UseCase
 
 
 def test_each_demo_date_ingests_only_the_sources_of_the_units_that_use_it():
@@ -23,3 +23,13 @@ def test_a_use_case_without_demo_dates_retrains_on_the_last_ingested_date():
     assert retrain_day(iris, ["2024-01-01", "2024-01-03"]) == "2024-01-03"
     assert retrain_day(iris, []) == "2024-01-01"
     assert retrain_day(demo_use_cases(["loans"])[0], ["2024-01-01"]) == "2024-01-03"
+
+
+def test_a_backfilled_history_is_one_backfill_run_and_the_retrain_takes_its_last_day():
+    demand = UseCase("d", "d", "forecasting", "d", "silver.store_item", ("date", "store", "item"), trainer="m:f",
+                     metric="smape", demo=Demo(backfills=(Backfill("store_item", "2017-12-31", {"stores": 2}),)))
+    [step] = backfill_steps([demand])
+    assert (step.dag_id, step.logical_date) == ("backfill", "2017-12-31")
+    assert step.conf == {"source": "store_item", "generator": {"stores": 2}}
+    assert ingest_plan([demand]) == {}
+    assert retrain_day(demand, ["2024-01-03"]) == "2017-12-31"

@@ -11,6 +11,9 @@ go to ``gold.demand_forecasts``. The fitted models become one MLflow pyfunc (:mo
 registered as ``demand_forecast``, gated on backtest sMAPE and coverage
 (``gates/demand_forecast.json``) and served: store, item and horizon in, forecast rows out.
 
+``make demo`` backfills two years of two stores x five items (DAG ``backfill``, the generator's
+subset) and runs the DAG on them: ten series, the tables and the served family at the end.
+
 Settings (``params``, overridable in the DAG's trigger form):
 
 - ``horizon``: days forecast after the data's last day (the served family's limit too);
@@ -23,7 +26,7 @@ Settings (``params``, overridable in the DAG's trigger form):
 - ``partitions``: Spark partitions the series are spread over (None: the session's default).
 """
 
-from lakeside.usecases import Split, UseCase
+from lakeside.usecases import Backfill, Demo, Split, UseCase
 
 HOLDOUT_DAYS = 90
 
@@ -54,4 +57,8 @@ USE_CASE = UseCase(
         "partitions": None,
         "spark": True,
     },
+    demo=Demo(
+        backfills=(Backfill("store_item", "2017-12-31", {"stores": 2, "items": 5, "start": "2016-01-01", "years": 2}),),
+        tables=("gold.demand_forecasts", "gold.demand_backtest"),
+    ),
 )
