@@ -15,7 +15,8 @@ and writes every refused row, with its reason, to **quarantine**.
 - A weekly export (`weekly_sales`, Mondays) is landed and ingested on its weekday; on the other
   days its two tasks are skipped and its asset is not updated.
 - Sources: every daily source, or the subset `LAKESIDE_INGEST_SOURCES` names (`make demo` sets it
-  to the sources of the use cases it runs).
+  to the sources of the use cases it runs). A run's `sources` param narrows it further: the other
+  sources' tasks are skipped (`make demo` ingests the weekly and taxi files on one day only).
 - Each silver table is published as the asset `silver.<source>`: DAGs that need fresh data
   schedule on it.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from lakeside.airflow import DEFAULT_ARGS, SparkJobOperator, silver_asset
 from lakeside.config import ingest_sources
@@ -38,16 +39,22 @@ from lakeside.config import ingest_sources
     default_args=DEFAULT_ARGS,
     tags=["lakeside", "ingest", "bronze", "silver"],
     doc_md=__doc__,
+    params={
+        "sources": Param([], type="array", items={"type": "string", "enum": list(ingest_sources())},
+                         description="The sources this run ingests. Empty: all of them."),
+    },
 )
 def daily_ingest():
     for source in ingest_sources():
 
         @task(task_id=f"land_{source}")
-        def land(source: str, ds: str | None = None) -> list[str]:
+        def land(source: str, ds: str | None = None, params: dict | None = None) -> list[str]:
             from airflow.sdk.exceptions import AirflowSkipException
 
             from lakeside.landing import ensure_landing, lands_on
 
+            if params and params.get("sources") and source not in params["sources"]:
+                raise AirflowSkipException(f"{source} is not among this run's sources {params['sources']}")
             if not lands_on(source, ds):
                 raise AirflowSkipException(f"{source} is a weekly export: no file lands on {ds}")
             return ensure_landing(source, ds)

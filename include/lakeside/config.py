@@ -286,6 +286,15 @@ def spark_class_archive() -> Path | None:
     return SPARK_CLASS_ARCHIVES / f"spark-{version('pyspark')}.jsa"
 
 
+def demo_parallel_runs() -> int:
+    """``LAKESIDE_DEMO_PARALLEL_RUNS``: how many Airflow processes ``make demo`` runs its
+    independent DAG run sequences in at once (default 2; 1 runs every DAG run in order)."""
+    runs = _env_number("LAKESIDE_DEMO_PARALLEL_RUNS", 2, int)
+    if runs < 1:
+        raise ValueError(f"LAKESIDE_DEMO_PARALLEL_RUNS must be at least 1, got {runs}")
+    return runs
+
+
 def ingest_sources() -> tuple[str, ...]:
     """The sources ``daily_ingest`` lands and ingests: ``LAKESIDE_INGEST_SOURCES`` (comma-separated,
     a subset of :data:`lakeside.datasets.INGEST_SOURCES`), default all of them. ``make demo`` sets

@@ -8,10 +8,14 @@ in-process execution API before its first task: about 14 s on 2 cores, most of a
 run. Here the API is built once; the DAG folder is still parsed for each run, so DAGs shaped by
 the environment at parse time see each step's ``env``.
 
-``steps.json`` holds a list of :class:`DagRunStep` fields. Airflow's output (and its tasks',
-Spark jobs included) goes to ``--log``, each step headed by its title; each step's title and
-duration go to standard output. The first failed run stops the sequence: exit status 1, its
-part of the log on standard error.
+``steps.json`` holds a list of :class:`DagRunStep` fields; a step's ``after`` names the earlier
+steps (by position) it needs. One process runs them in order. Several processes given the same
+steps and ``--claims`` folder share them out: each takes the first step not yet taken whose
+``after`` steps are done (``make demo`` runs two: on 2 cores one DAG run leaves much of a core
+idle while it starts JVMs and servers). Airflow's output (and its tasks', Spark jobs included)
+goes to ``--log``, each step headed by its title; each step's title and duration go to standard
+output. The first failed run stops its process and keeps the others from starting another step:
+exit status 1, the failed run's part of the log on standard error.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class DagRunStep:
     logical_date: str
     conf: dict | None = None
     env: dict[str, str] = field(default_factory=dict)  # for the DAG files, set before they are parsed
+    after: tuple[int, ...] = ()  # positions of the earlier steps this one needs
 
     def cli_args(self) -> list[str]:
         conf = ["-c", json.dumps(self.conf)] if self.conf is not None else []
@@ -42,13 +47,16 @@ class DagRunStep:
 
 
 def write_steps(steps: list[DagRunStep], path: Path) -> Path:
+    for position, step in enumerate(steps):
+        if any(not 0 <= needed < position for needed in step.after):
+            raise ValueError(f"step {position} ({step.title}) needs {list(step.after)}: only earlier steps can be needed")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([asdict(step) for step in steps], indent=2))
     return path
 
 
 def read_steps(path: Path) -> list[DagRunStep]:
-    return [DagRunStep(**fields) for fields in json.loads(path.read_text())]
+    return [DagRunStep(**{**fields, "after": tuple(fields.get("after", ()))}) for fields in json.loads(path.read_text())]
 
 
 def failed_part(log: Path) -> str:
@@ -97,32 +105,107 @@ def _output_to(log: Path) -> TextIO:
     return progress
 
 
+class Claims:
+    """What the processes sharing a folder have taken and finished: files created with O_EXCL,
+    so exactly one process takes each step. Without a folder, this process takes everything."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        self.done: set[int] = set()
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def take(self, name: str) -> bool:
+        if self.folder is None:
+            return True
+        try:
+            os.close(os.open(self.folder / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
+    def taken(self, name: str) -> bool:
+        return self.folder is not None and (self.folder / name).exists()
+
+    def finished(self, position: int) -> None:
+        self.done.add(position)
+        self.take(f"done-{position}")
+
+    def is_done(self, position: int) -> bool:
+        return position in self.done or self.taken(f"done-{position}")
+
+    def failed(self) -> bool:
+        return self.taken("failed")
+
+
+def run_steps(steps: list[DagRunStep], log: Path, progress: TextIO, failures: TextIO, claims: Claims) -> bool:
+    """Take and run steps until every one is taken; False (the failed step's log part on
+    ``failures``) at this process's first failed run or once another process's run failed."""
+    left = list(range(len(steps)))
+    while left:
+        if claims.failed():
+            return False
+        ready = [p for p in left if all(claims.is_done(needed) for needed in steps[p].after)]
+        position = next((p for p in ready if claims.take(f"step-{p}")), None)
+        if position is None:
+            left = [p for p in left if not claims.taken(f"step-{p}")]
+            time.sleep(0.5)
+            continue
+        left.remove(position)
+        if not run_one(steps[position], log, progress, failures):
+            claims.take("failed")
+            return False
+        claims.finished(position)
+    return True
+
+
+def run_one(step: DagRunStep, log: Path, progress: TextIO, failures: TextIO) -> bool:
+    print(f"{step.title} ...", file=progress)
+    print(f"\n{STEP_MARK}{step.title}: airflow {' '.join(step.cli_args())}", flush=True)
+    os.environ.update(step.env)  # this process is the program: the next parse reads them
+    started = time.monotonic()
+    try:
+        run_step(step)
+        if not tasks_that_ran(step):
+            raise RuntimeError(f"no task of {step.dag_id} ran for {step.logical_date}: is the logical date "
+                               f"before the DAG's start_date?")
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - any failure ends the sequence
+        print(f"{type(error).__name__}: {error}", flush=True)
+        print(f"{step.title}: failed after {time.monotonic() - started:.0f}s, `airflow {' '.join(step.cli_args())}`; "
+              f"log {log}:\n{failed_part(log)}", file=failures)
+        return False
+    print(f"  {step.title}: done in {time.monotonic() - started:.0f}s", file=progress)
+    return True
+
+
+def write_dags_once(claims: Path) -> None:
+    """``airflow dags reserialize``, one process at a time: each run writes the DAG folder to the
+    metadata database first, and two processes inserting the same new DAGs at once collide."""
+    import fcntl
+
+    from airflow.cli import cli_parser
+
+    claims.mkdir(parents=True, exist_ok=True)
+    with (claims / "reserialize.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        args = cli_parser.get_parser().parse_args(["dags", "reserialize"])
+        args.func(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakeside.local.dag_runs", description=__doc__.splitlines()[0])
     parser.add_argument("steps", type=Path, help="JSON list of steps")
     parser.add_argument("--log", type=Path, required=True, help="where Airflow's output goes")
+    parser.add_argument("--claims", type=Path, default=None,
+                        help="a folder shared by the processes running the same steps side by side (new for each run)")
     args = parser.parse_args(argv)
     steps = read_steps(args.steps)
     args.log.parent.mkdir(parents=True, exist_ok=True)
-    failure_stream = os.fdopen(os.dup(2), "w", buffering=1)
+    failures = os.fdopen(os.dup(2), "w", buffering=1)
     progress = _output_to(args.log)
-    for step in steps:
-        print(f"{step.title} ...", file=progress)
-        print(f"\n{STEP_MARK}{step.title}: airflow {' '.join(step.cli_args())}", flush=True)
-        os.environ.update(step.env)  # this process is the program: the next parse reads them
-        started = time.monotonic()
-        try:
-            run_step(step)
-            if not tasks_that_ran(step):
-                raise RuntimeError(f"no task of {step.dag_id} ran for {step.logical_date}: is the logical date "
-                                   f"before the DAG's start_date?")
-        except (Exception, SystemExit) as error:  # noqa: BLE001 - any failure ends the sequence
-            print(f"{type(error).__name__}: {error}", flush=True)
-            print(f"{step.title}: failed after {time.monotonic() - started:.0f}s, `airflow {' '.join(step.cli_args())}`; "
-                  f"log {args.log}:\n{failed_part(args.log)}", file=failure_stream)
-            return 1
-        print(f"  done in {time.monotonic() - started:.0f}s", file=progress)
-    return 0
+    if args.claims is not None:
+        write_dags_once(args.claims)
+    return 0 if run_steps(steps, args.log, progress, failures, Claims(args.claims)) else 1
 
 
 if __name__ == "__main__":

@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from lakeside import usecases
@@ -125,10 +127,16 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
     """Ingest the demo dates of every source the use cases and pipelines read, run each pipeline's
     DAG for its dates, then retrain each use case, score and monitor; the MLflow URL.
 
-    Every DAG run happens in one Airflow process (:mod:`lakeside.local.dag_runs`)."""
+    The DAG runs happen in :func:`lakeside.config.demo_parallel_runs` Airflow processes
+    (:mod:`lakeside.local.dag_runs`), each run once the runs it needs are done."""
     from lakeside import tracking
 
     env = demo_environment()
+    ingested = list(dict.fromkeys(source for sources in ingest_plan([*cases, *pipelines]).values() for source in sources))
+    if ingested:  # one shape of daily_ingest for every run; each run names its own sources
+        env["LAKESIDE_INGEST_SOURCES"] = ",".join(ingested)
+    if cases:  # the first use case keeps the first port whichever deploy finishes first
+        env.setdefault("LAKESIDE_SERVE_MODEL", cases[0].model_name)
     logs = settings().home / "logs"
     print(f"Airflow metadata: SQLite under {env['AIRFLOW_HOME']}", flush=True)
     with step("airflow db migrate (once per Airflow home and version)"):
@@ -136,25 +144,77 @@ def run(cases: list[UseCase], search_budget_s: int | None, pipelines: list[Pipel
     with step("MLflow server"):
         uri = tracking.ensure_server()
     env["MLFLOW_TRACKING_URI"] = uri
-    plan = ingest_plan([*cases, *pipelines])
-    steps = [*backfill_steps(cases), *ingest_steps([*cases, *pipelines], plan), *pipeline_steps(pipelines),
-             *retrain_steps(cases, plan, search_budget_s, uri), *score_and_monitor_steps(cases, plan)]
-    if any(unit.gold for unit in [*cases, *pipelines]):
-        last = list(plan)[-1] if plan else "2024-01-01"
-        steps.append(DagRunStep("refresh_dashboards (gold.duckdb for `make bi`)", "refresh_dashboards", last))
-    run_dags(env, steps, logs)
+    run_dags(env, dag_run_steps(cases, pipelines, search_budget_s, uri), logs)
     return uri
 
 
+def dag_run_steps(cases: list[UseCase], pipelines: list[Pipeline], search_budget_s: int | None,
+                  uri: str) -> list[DagRunStep]:
+    """Every DAG run of the demo, each with the runs it needs: the daily ingests (and the gold
+    built after them) one after the other; a backfill needs nothing; a pipeline or retrain needs
+    the last ingest of its sources and its backfills; scoring, monitoring and the dashboards
+    come after everything."""
+    plan = ingest_plan([*cases, *pipelines])
+    steps: list[DagRunStep] = []
+
+    def add(run: DagRunStep, after) -> int:
+        steps.append(replace(run, after=tuple(sorted({p for p in after if p is not None}))))
+        return len(steps) - 1
+
+    backfilled = {run.conf["source"]: add(run, ()) for run in backfill_steps(cases)}
+    latest: dict[str, int] = {}
+    previous = None
+    for run in ingest_steps([*cases, *pipelines], plan):
+        sources = run.conf["sources"] if run.dag_id == "daily_ingest" else []
+        previous = add(run, [previous, *(backfilled.get(source) for source in sources)])
+        latest.update({source: previous for source in sources})
+        if run.dag_id != "daily_ingest":
+            latest.update({source: previous for source in usecases_sources(run.dag_id, [*cases, *pipelines])})
+
+    def needs(unit) -> list[int | None]:
+        own = [b.source for b in unit.demo.backfills] if isinstance(unit, UseCase) else []
+        return [*(latest.get(source) for source in unit.sources), *(backfilled.get(source) for source in own)]
+
+    for pipe in pipelines:
+        for run in pipeline_steps([pipe]):
+            add(run, needs(pipe))
+    for case, run in zip(cases, retrain_steps(cases, plan, search_budget_s, uri)):
+        add(run, needs(case))
+    everything = range(len(steps))
+    for run in score_and_monitor_steps(cases, plan):
+        everything = [add(run, everything)]
+    if any(unit.gold for unit in [*cases, *pipelines]):
+        last = list(plan)[-1] if plan else "2024-01-01"
+        add(DagRunStep("refresh_dashboards (gold.duckdb for `make bi`)", "refresh_dashboards", last), everything)
+    return steps
+
+
+def usecases_sources(dag_id: str, units: list[UseCase | Pipeline]) -> list[str]:
+    """The sources of the unit whose ``gold_<name>`` DAG this is."""
+    return [source for unit in units if f"gold_{unit.name}" == dag_id for source in unit.sources]
+
+
 def run_dags(env: dict[str, str], steps: list[DagRunStep], logs: Path) -> None:
-    """The DAG runs, in order, in one Airflow process; fail with the failed run's part of the log."""
-    log = logs / "airflow-dag-runs.log"
-    log.unlink(missing_ok=True)
+    """The DAG runs in :func:`lakeside.config.demo_parallel_runs` Airflow processes sharing them out;
+    at the first failure the others are stopped and the failed run's part of the log is shown."""
+    from lakeside.config import demo_parallel_runs
+
     plan = write_steps(steps, logs / "airflow-dag-runs.json")
-    done = subprocess.run([sys.executable, "-m", "lakeside.local.dag_runs", str(plan), "--log", str(log)],
-                          env=env, stderr=subprocess.PIPE, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(done.stderr.strip() or f"the DAG runs failed (exit {done.returncode}); log {log}")
+    claims = logs / "airflow-dag-runs.claims"
+    shutil.rmtree(claims, ignore_errors=True)
+    workers = min(demo_parallel_runs(), max(1, len(steps)))
+    processes = []
+    for worker in range(workers):
+        log = logs / (f"airflow-dag-runs-{worker + 1}.log" if workers > 1 else "airflow-dag-runs.log")
+        log.unlink(missing_ok=True)
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "lakeside.local.dag_runs", str(plan), "--log", str(log), "--claims", str(claims)],
+            env=env, stderr=subprocess.PIPE, text=True))
+    failures = [(process.communicate()[1], process.returncode) for process in processes]
+    failed = [(stderr, code) for stderr, code in failures if code != 0]
+    if failed:
+        stderr, code = failed[0]
+        raise SystemExit(stderr.strip() or f"the DAG runs failed (exit {code}); logs in {logs}")
 
 
 def backfill_steps(cases: list[UseCase]) -> list[DagRunStep]:
@@ -169,7 +229,7 @@ def ingest_steps(units: list[UseCase | Pipeline], plan: dict[str, list[str]]) ->
     steps = []
     for day, sources in plan.items():
         steps.append(DagRunStep(f"daily_ingest {day} ({', '.join(sources)})", "daily_ingest", day,
-                                env={"LAKESIDE_INGEST_SOURCES": ",".join(sources)}))
+                                {"sources": list(sources)}))
         steps += [DagRunStep(f"gold_{unit.name} {day}", f"gold_{unit.name}", day, {"day": day})
                   for unit in gold_after_ingest(units, sources)]
     return steps

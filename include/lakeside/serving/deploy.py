@@ -25,6 +25,7 @@ running servers; ``--stop`` stops them all, ``--stop --model X`` only X's.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -128,7 +130,7 @@ def serve_locally(model: str, alias: str, bento: str, tracking_uri: str, kind: s
         stop_local(model)
         port = record.port
     else:
-        port = choose_port(model, [r.port for name, r in running.items() if name != model])
+        port = None
     return start_local(bento, model, alias, tracking_uri, port=port, kind=kind), "started"
 
 
@@ -177,12 +179,27 @@ def start_local(bento: str, model: str, alias: str, tracking_uri: str, port: int
                 kind: str = "tabular", wait_s: float = 300.0) -> str:
     """Start ``bentoml serve <bento>`` for ``model`` on loopback in the background; its URL once ready."""
     config = serving()
-    record = LocalServer(model, alias, config.host, port or choose_port(model, list(
-        r.port for r in running_servers().values())), bento, kind)
     folder = server_dir(model)
-    (folder / "server.json").write_text(json.dumps(asdict(record), indent=2))
-    launch(bento, model, alias, tracking_uri, record.host, record.port, folder, wait_s)
+    with ports_locked():
+        port = port or choose_port(model, [r.port for name, r in running_servers().items() if name != model])
+        record = LocalServer(model, alias, config.host, port, bento, kind)
+        (folder / "server.json").write_text(json.dumps(asdict(record), indent=2))
+        process = spawn(bento, model, alias, tracking_uri, record.host, record.port, folder)
+    wait_ready(record.url, wait_s, process, folder / "server.log")
     return record.url
+
+
+@contextmanager
+def ports_locked():
+    """Held while a port is chosen and its server started, so that deploys running at the same
+    time (two DAG runs side by side) never pick the same port."""
+    serving_root().mkdir(parents=True, exist_ok=True)
+    with (serving_root() / ".ports.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def launch(bento: str, model: str, alias: str, tracking_uri: str, host: str, port: int, folder: Path,
@@ -190,16 +207,22 @@ def launch(bento: str, model: str, alias: str, tracking_uri: str, host: str, por
     """``bentoml serve <bento>`` in the background serving ``model@alias`` on ``host:port``, its
     ``server.log`` and ``server.pid`` in ``folder``; returns once it answers ``/readyz``.
     ``settings``: more ``LAKESIDE_SERVE_*`` values for this server alone."""
+    process = spawn(bento, model, alias, tracking_uri, host, port, folder, **settings)
+    wait_ready(f"http://{host}:{port}", wait_s, process, folder / "server.log")
+    return process
+
+
+def spawn(bento: str, model: str, alias: str, tracking_uri: str, host: str, port: int, folder: Path,
+          **settings: str) -> subprocess.Popen:
+    """Start ``bentoml serve`` as :func:`launch` does, without waiting for it."""
     env = {**os.environ, "BENTOML_HOME": str(serving().bentoml_home), "MLFLOW_TRACKING_URI": tracking_uri,
            "LAKESIDE_SERVE_MODEL": model, "LAKESIDE_SERVE_ALIAS": alias}
     env.pop("LAKESIDE_SERVE_MODEL_TAG", None)
     env.update(settings)
-    process = processes.start_detached(
+    return processes.start_detached(
         [sys.executable, "-m", "bentoml", "serve", bento, "--host", host, "--port", str(port)],
         env=env, log=folder / "server.log", pid_file=folder / "server.pid",
     )
-    wait_ready(f"http://{host}:{port}", wait_s, process, folder / "server.log")
-    return process
 
 
 def wait_ready(url: str, wait_s: float, process: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
