@@ -287,8 +287,8 @@ def spark_class_archive() -> Path | None:
 
 
 def demo_parallel_runs() -> int:
-    """``LAKESIDE_DEMO_PARALLEL_RUNS``: how many Airflow processes ``make demo`` runs its
-    independent DAG run sequences in at once (default 2; 1 runs every DAG run in order)."""
+    """``LAKESIDE_DEMO_PARALLEL_RUNS``: how many Airflow processes share out ``make demo``'s DAG
+    runs, each run once the runs it needs are done (default 2; 1 runs them one after the other)."""
     runs = _env_number("LAKESIDE_DEMO_PARALLEL_RUNS", 2, int)
     if runs < 1:
         raise ValueError(f"LAKESIDE_DEMO_PARALLEL_RUNS must be at least 1, got {runs}")

@@ -164,12 +164,9 @@ def dag_run_steps(cases: list[UseCase], pipelines: list[Pipeline], search_budget
     backfilled = {run.conf["source"]: add(run, ()) for run in backfill_steps(cases)}
     latest: dict[str, int] = {}
     previous = None
-    for run in ingest_steps([*cases, *pipelines], plan):
-        sources = run.conf["sources"] if run.dag_id == "daily_ingest" else []
+    for run, sources in ingest_steps([*cases, *pipelines], plan):
         previous = add(run, [previous, *(backfilled.get(source) for source in sources)])
         latest.update({source: previous for source in sources})
-        if run.dag_id != "daily_ingest":
-            latest.update({source: previous for source in usecases_sources(run.dag_id, [*cases, *pipelines])})
 
     def needs(unit) -> list[int | None]:
         own = [b.source for b in unit.demo.backfills] if isinstance(unit, UseCase) else []
@@ -189,32 +186,34 @@ def dag_run_steps(cases: list[UseCase], pipelines: list[Pipeline], search_budget
     return steps
 
 
-def usecases_sources(dag_id: str, units: list[UseCase | Pipeline]) -> list[str]:
-    """The sources of the unit whose ``gold_<name>`` DAG this is."""
-    return [source for unit in units if f"gold_{unit.name}" == dag_id for source in unit.sources]
-
-
 def run_dags(env: dict[str, str], steps: list[DagRunStep], logs: Path) -> None:
-    """The DAG runs in :func:`lakeside.config.demo_parallel_runs` Airflow processes sharing them out;
-    at the first failure the others are stopped and the failed run's part of the log is shown."""
+    """The DAG runs in :func:`lakeside.config.demo_parallel_runs` Airflow processes sharing them out.
+    When one process fails (even killed, before it could say so) the others start no other run;
+    then the failed run's part of the log is shown."""
     from lakeside.config import demo_parallel_runs
+    from lakeside.local.dag_runs import Claims
 
     plan = write_steps(steps, logs / "airflow-dag-runs.json")
     claims = logs / "airflow-dag-runs.claims"
     shutil.rmtree(claims, ignore_errors=True)
     workers = min(demo_parallel_runs(), max(1, len(steps)))
-    processes = []
+    processes, failure_files = [], []
     for worker in range(workers):
         log = logs / (f"airflow-dag-runs-{worker + 1}.log" if workers > 1 else "airflow-dag-runs.log")
         log.unlink(missing_ok=True)
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "lakeside.local.dag_runs", str(plan), "--log", str(log), "--claims", str(claims)],
-            env=env, stderr=subprocess.PIPE, text=True))
-    failures = [(process.communicate()[1], process.returncode) for process in processes]
-    failed = [(stderr, code) for stderr, code in failures if code != 0]
+        failure_files.append(log.with_suffix(".failure"))
+        with failure_files[-1].open("w") as failure:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "lakeside.local.dag_runs", str(plan), "--log", str(log), "--claims", str(claims)],
+                env=env, stderr=failure))
+    while any(process.poll() is None for process in processes):
+        if any(process.returncode for process in processes):
+            Claims(claims).take("failed")
+        time.sleep(1)
+    failed = [(process, failure) for process, failure in zip(processes, failure_files) if process.returncode != 0]
     if failed:
-        stderr, code = failed[0]
-        raise SystemExit(stderr.strip() or f"the DAG runs failed (exit {code}); logs in {logs}")
+        process, failure = failed[0]
+        raise SystemExit(failure.read_text().strip() or f"the DAG runs failed (exit {process.returncode}); logs in {logs}")
 
 
 def backfill_steps(cases: list[UseCase]) -> list[DagRunStep]:
@@ -224,13 +223,14 @@ def backfill_steps(cases: list[UseCase]) -> list[DagRunStep]:
             for case in cases for b in case.demo.backfills]
 
 
-def ingest_steps(units: list[UseCase | Pipeline], plan: dict[str, list[str]]) -> list[DagRunStep]:
-    """Per demo date: ``daily_ingest`` of its sources, then the gold tables built after them."""
+def ingest_steps(units: list[UseCase | Pipeline], plan: dict[str, list[str]]) -> list[tuple[DagRunStep, list[str]]]:
+    """Per demo date: ``daily_ingest`` of its sources, then the gold tables built after them;
+    each run with the sources whose tables it writes or reads."""
     steps = []
     for day, sources in plan.items():
-        steps.append(DagRunStep(f"daily_ingest {day} ({', '.join(sources)})", "daily_ingest", day,
-                                {"sources": list(sources)}))
-        steps += [DagRunStep(f"gold_{unit.name} {day}", f"gold_{unit.name}", day, {"day": day})
+        steps.append((DagRunStep(f"daily_ingest {day} ({', '.join(sources)})", "daily_ingest", day,
+                                 {"sources": list(sources)}), list(sources)))
+        steps += [(DagRunStep(f"gold_{unit.name} {day}", f"gold_{unit.name}", day, {"day": day}), list(unit.sources))
                   for unit in gold_after_ingest(units, sources)]
     return steps
 
