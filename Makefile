@@ -89,10 +89,12 @@ bi-stop: setup
 
 # The quick tiers, then the slow end-to-end tests, each on two pytest workers (a file's tests stay
 # on one worker, so module fixtures are shared). Slow tests mostly wait on their servers and
-# jobs: two at once took 24 min here where one at a time took 50 in CI.
+# jobs: two at once took 24 min here where one at a time took 50 in CI. The slow files go longest
+# first (tests/conftest.py), not by number of tests (xdist's default, which left the demo's single
+# test to start last).
 test: setup browser
 	$(BIN)/pytest -m "not slow" -n 2 --dist loadfile --durations=15; quick=$$?; \
-	$(BIN)/pytest -m slow -n 2 --dist loadfile --durations=25; slow=$$?; \
+	$(BIN)/pytest -m slow -n 2 --dist loadfile --no-loadscope-reorder --durations=25; slow=$$?; \
 	test $$quick -eq 0 -a $$slow -eq 0
 
 test-fast: setup

@@ -75,8 +75,14 @@ def mlflow_server(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Slow end-to-end tests run last: a failure in the quick tiers shows first."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+    """Slow end-to-end tests run last: a failure in the quick tiers shows first. Among them the
+    longest (``@pytest.mark.slow(expected_s=...)``, measured in CI) start first, so that with
+    ``--dist loadfile --no-loadscope-reorder`` no worker is left with a long file at the end."""
+    def order(item):
+        slow = item.get_closest_marker("slow")
+        return (slow is not None, -(slow.kwargs.get("expected_s", 0) if slow else 0))
+
+    items.sort(key=order)
 
 
 @pytest.hookimpl(trylast=True)

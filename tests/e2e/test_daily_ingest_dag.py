@@ -11,7 +11,7 @@ import pytest
 
 from lakeside.tables import Lake, delta_connector_available
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(expected_s=210)
 
 DAY1 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 DAY2 = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)

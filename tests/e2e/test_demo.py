@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from lakeside.processes import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
+pytestmark = [pytest.mark.slow(expected_s=520), pytest.mark.timeout(2700)]
 
 
 def test_the_demo_trains_and_serves_every_demo_use_case(tmp_path):

@@ -16,7 +16,7 @@ from lakeside import tracking
 from lakeside.processes import free_port
 from lakeside.tables import Lake
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(expected_s=135)
 
 DAYS = [dt.datetime(2024, 1, day, tzinfo=dt.timezone.utc) for day in (1, 2, 3)]
 TINY_GRID = {"max_depth": [3, 5], "max_bins": [10, 20], "folds": 3}

@@ -19,7 +19,7 @@ from lakeside.datasets.iris import MEASUREMENTS
 from lakeside.local import ui
 from lakeside.serving.deploy import post, served
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(expected_s=120)
 
 MODEL = "ui_iris"
 PETAL = "petal length (cm)"
@@ -38,6 +38,8 @@ def ui_env(tmp_path, monkeypatch, mlflow_server):
     monkeypatch.setenv("LAKESIDE_MODEL_PREFIX", "ui_")
     monkeypatch.setenv("LAKESIDE_UI_AIRFLOW_PORT", str(_free_port()))
     monkeypatch.setenv("LAKESIDE_SERVE_PORT", str(_free_port()))
+    # only the runs this test triggers: unpausing a DAG would also start its latest scheduled run
+    monkeypatch.setenv("AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "False")
     mlflow.set_tracking_uri(mlflow_server)
     yield
     ui.stop()
@@ -88,7 +90,7 @@ def _train_iris(seed: int, petal_shift: float = 0.0) -> str:
         table = open_lake(backend="embedded").table("reference.iris")
         table.overwrite(table.to_pandas().assign(**{PETAL: lambda rows: rows[PETAL] + petal_shift}))
     pinned = retrain.take_snapshot("iris")
-    found = retrain.train("iris", pinned, {"time_budget_s": 30, "families": ["logistic"]}, seed=seed)
+    found = retrain.train("iris", pinned, {"time_budget_s": 4, "families": ["logistic"]}, seed=seed)
     return retrain.register("iris", found, pinned)
 
 
@@ -132,13 +134,11 @@ def test_one_command_brings_up_the_uis_and_a_run_triggered_there_switches_the_en
 def assert_a_drifted_retrain_waits_for_approval_then_promotes(airflow: str, endpoint_url: str, rows: dict) -> None:
     """The champion was trained on petals 3 cm too long; the retrain on the real table drifted,
     so its gate waits on `approve_drift` until a person approves over the REST API (what the
-    UI's Approve button calls), then promotes and deploys the retrained model. (Unpausing the
-    weekly DAG also starts its latest scheduled run: whichever run reaches the approval first
-    is the one approved.)"""
+    UI's Approve button calls), then promotes and deploys the retrained model."""
     client = mlflow.MlflowClient()
     shifted = _train_iris(seed=2, petal_shift=3.0)
     client.set_registered_model_alias(MODEL, "champion", shifted)
-    _trigger(airflow, "retrain_iris", {"time_budget_s": 20, "families": ["logistic"]})
+    _trigger(airflow, "retrain_iris", {"time_budget_s": 10, "families": ["logistic"]})
     waiting = _waiting_for_approval(airflow, "retrain_iris")
     assert client.get_model_version_by_alias(MODEL, "champion").version == shifted, "promoted before approval"
 

@@ -18,7 +18,7 @@ from lakeside.local import postgres
 from lakeside.local.demo import airflow, demo_environment
 from lakeside.tables import Lake
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow(expected_s=160), pytest.mark.postgres]
 
 DAYS = ["2024-01-01", "2024-01-02"]
 MODEL = "loans_int_rate"

@@ -18,7 +18,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(expected_s=95)
 
 _spec = importlib.util.spec_from_file_location(
     "serving_tiny_models", Path(__file__).parents[1] / "lakeside" / "serving" / "tiny_models.py")

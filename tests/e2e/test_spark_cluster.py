@@ -14,7 +14,7 @@ from lakeside.local.cluster import ClusterError, process_running, start_standalo
 from lakeside.processes import free_port
 from lakeside.tables import Lake
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(expected_s=90)
 
 DAY = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 APP_NAME = "lakeside-daily_ingest"

@@ -22,7 +22,7 @@ from PIL import Image
 
 from lakeside.processes import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(expected_s=85)
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 PATCH = 64  # 512-px slides: 64-px patches hold one kind of tissue (224 is the 4096-px default)

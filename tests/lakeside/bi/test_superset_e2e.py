@@ -21,7 +21,7 @@ from lakeside.datasets import loans
 from lakeside.tables import open_lake
 from lakeside.usecases.loans import MODEL_PERFORMANCE, PORTFOLIO
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(expected_s=90)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "bi"
 REPO = Path(__file__).resolve().parents[3]
 

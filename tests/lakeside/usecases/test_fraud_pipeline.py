@@ -25,7 +25,7 @@ def test_the_jobs_default_grid_is_the_exact_one_of_the_use_case():
     assert (config.seed, config.split_seed, config.balance_seed, config.test_fraction) == (54321, 12345, 92285, 0.2)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(expected_s=170)
 def test_fraud_end_to_end(spark, lakeside_home, mlflow_server, monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     monkeypatch.setenv("LAKESIDE_MODEL_PREFIX", "e2e_")
