@@ -10,9 +10,9 @@ from lakeside.forecast import lstm
 
 def test_the_configurations_carry_the_reference_settings():
     cpu, seed = lstm.CONFIGS["cpu"], lstm.CONFIGS["seed"]
-    assert (cpu.lookback_steps, cpu.sample_every, cpu.input_steps, cpu.batch_size) == (864, 6, 144, 64)
+    assert (cpu.lookback_steps, cpu.sample_every, cpu.input_steps, cpu.batch_size) == (864, 6, 144, 256)
     assert (cpu.max_epochs, cpu.patience, cpu.monitor) == (20, 5, "val_loss")
-    assert (seed.sample_every, seed.patience, seed.monitor) == (1, 50, "loss")
+    assert (seed.sample_every, seed.patience, seed.monitor, seed.batch_size) == (1, 50, "loss", 64)
     for config in (cpu, seed):
         assert (config.units, config.dropout, config.learning_rate, config.min_delta) == (128, 0.1, 0.00144, 1e-5)
         assert config.targets == (144,)
