@@ -4,8 +4,8 @@ how many a class the ``car_classifier`` gate's minimum accuracy (0.90) needs.
     .venv/bin/python bench/car_accuracy.py [--per-class 26 50 100 250 400] [--test-per-class 50]
 
 One run: ``lakeside.datasets.car_images`` draws the largest training set (seed 0) and an
-independent test set (another seed), the backbone's ONNX graph in onnxruntime turns both into
-features once, then for each size a stratified sample of that many pictures a class (a fifth
+independent test set (another seed), the features job's unit (backbone ONNX in onnxruntime)
+turns both into features once, then for each size a stratified sample of that many pictures a class (a fifth
 of it for validation, as the trainer's early stopping needs) fits :func:`lakeside.vision.head.fit`
 with its default config and with a weaker weight decay; accuracy is on the whole test set.
 Prints the table; writes ``bench/results/car_accuracy.json``.
@@ -30,14 +30,17 @@ NAME = "car_accuracy"
 GATE_MIN_ACCURACY = 0.90
 
 
-def features(onnx, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+def features(onnx_path: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The pictures under ``folder``'s class folders through the features job's own unit."""
+    import pandas as pd
+
     from lakeside.datasets import car_images
-    from lakeside.vision import images
+    from lakeside.vision.features import backbone_id, features_frame
 
     files = list(car_images.class_files(folder))
-    parts = [onnx.run(images.decode_pixels([path.read_bytes() for path, _ in files[start:start + 32]]))
-             for start in range(0, len(files), 32)]
-    return np.concatenate(parts), np.array([label for _, label in files])
+    frame = pd.DataFrame({"label": [label for _, label in files], "content": [path.read_bytes() for path, _ in files]})
+    out = features_frame(frame, onnx_path, ["label"], backbone_id(onnx_path))
+    return np.stack(out["features"].to_list()), out["label"].to_numpy()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from lakeside.datasets import car_images
     from lakeside.vision import backbone, head
-    from lakeside.vision.runtime import cached
 
     rng = np.random.default_rng(0)
     rows = []
@@ -57,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(scratch)
         car_images.generate(root / "train", per_class=max(args.per_class), seed=0)
         car_images.generate(root / "test", per_class=args.test_per_class, seed=99)
-        onnx = cached(str(backbone.exported(root / "onnx")))
+        onnx_path = str(backbone.exported(root / "onnx"))
         started = time.perf_counter()
-        x, y = features(onnx, root / "train")
-        test_x, test_y = features(onnx, root / "test")
+        x, y = features(onnx_path, root / "train")
+        test_x, test_y = features(onnx_path, root / "test")
         log(f"features of {len(y) + len(test_y)} pictures: {time.perf_counter() - started:.1f}s")
     default = head.HeadConfig()
     for per_class in args.per_class:

@@ -18,8 +18,8 @@ with: one epoch at every step takes minutes, and 256 there is not measured yet.
 
 Samples are not copies: a window is its anchor (the row of its last input) in ``features``
 (rows x features, time order); a batch gathers ``features[anchor - k * sample_every]`` for
-``k`` = n-1..0 at the moment it is used (:func:`gather`). Batches run in time order, never
-shuffled. Torch uses ``Config.threads`` threads while fitting (default: one per core).
+``k`` = n-1..0 at the moment it is used (:func:`gather`). Torch uses ``Config.threads``
+threads while fitting (default: one per core).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@
 - a raw picture (``image/jpeg``, ``image/png``, ``image/tiff``); answered ``{"label", "prob"}``.
 
 Pictures are decoded and resized off the event loop, in one thread, then go to the model through
-the adaptive batcher (:mod:`.batching`): single-image requests arriving together are predicted as one batch
-(up to 32 images). A bad request never reaches the model, so it never fails others' batch, and is
+the adaptive batcher (:mod:`.batching`): single-image requests arriving together are predicted as
+one batch (up to 32 images). A bad request never reaches the model, so it never fails others' batch, and is
 answered 4xx with ``{"error", "field", "row"}``: a body over the size cap or a picture over the
 pixel limit 413, another content type 415, bad base64 / not an image / truncated or corrupt 422
 with the decoder's reason, naming the row. ``GET /model``, reload, headers, metrics, API key as in
