@@ -24,7 +24,8 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, task
 
-from lakeside.airflow import DEFAULT_ARGS, SparkJobOperator, silver_asset
+from lakeside.airflow import DEFAULT_ARGS, SparkJobOperator, gold_asset, silver_asset
+from lakeside.usecases.geospatial import PIPELINE
 
 TRIPS = silver_asset("taxi_trips")
 
@@ -70,6 +71,7 @@ def geospatial_enrichment():
         task_id="enrich",
         job="geospatial_enrichment",
         application_args=["--logical-date", "{{ ti.xcom_pull(task_ids='day') }}", "--run-id", "{{ run_id }}"],
+        outlets=[gold_asset(table.name) for table in PIPELINE.gold],
     )
 
     @task

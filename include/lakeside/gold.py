@@ -1,5 +1,6 @@
 """Gold tables: the curated tables dashboards read, declared by their use case
-(``UseCase.gold`` / ``Pipeline.gold``) and rebuilt after each ingest of its sources or each gate.
+(``UseCase.gold`` / ``Pipeline.gold``) and rebuilt after each ingest of its sources or each gate,
+or written by the unit's own job (``after="job"``: nothing here rebuilds those).
 
     refresh(name, after="ingest", day="2024-01-02")   # a use case's gold tables that follow its ingest
     refresh(name, after="gate")                        # ... and those that follow its gate
@@ -57,7 +58,7 @@ def schema(table: GoldTable):
     import pyarrow as pa
 
     types = {"string": pa.string(), "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC"),
-             "long": pa.int64(), "double": pa.float64(), "boolean": pa.bool_()}
+             "integer": pa.int32(), "long": pa.int64(), "double": pa.float64(), "boolean": pa.bool_()}
     return pa.schema([(column, types[kind]) for column, kind in table.columns])
 
 

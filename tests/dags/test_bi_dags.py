@@ -39,3 +39,15 @@ def test_refresh_dashboards_follows_every_gold_table(dagbag):
         assert table.name in condition
     assert "AssetAny" in type(dag.timetable.asset_condition).__name__
     assert dag.task_ids == ["refresh"]
+
+
+@pytest.mark.parametrize(("dag_id", "task_id", "tables"), [
+    ("demand_forecast", "train", ["gold.demand_backtest", "gold.demand_forecasts"]),
+    ("sales_trends", "train", ["gold.sales_selection"]),
+    ("geospatial_enrichment", "enrich", ["gold.borough_flows", "gold.trips_per_zone_hour", "gold.zone_pair_averages"]),
+])
+def test_the_task_that_writes_a_jobs_gold_tables_publishes_them(dagbag, dag_id, task_id, tables):
+    assert outlets(dagbag.dags[dag_id].get_task(task_id)) == tables
+    written_by_the_dag = sorted(t.name for owner, t in all_gold_tables() if t.after == "job" and
+                                getattr(owner, "retrain_dag_id", owner.dag_id) == dag_id)
+    assert written_by_the_dag == tables

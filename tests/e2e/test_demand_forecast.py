@@ -78,6 +78,14 @@ def forecasts(trained) -> pd.DataFrame:
     return trained["lake"].table("gold.demand_forecasts").to_pandas()
 
 
+def test_both_gold_tables_have_the_declared_columns(trained):
+    from lakeside import gold
+    from lakeside.usecases.demand_forecast import BACKTEST, FORECASTS
+
+    assert {t.name: gold.problems(trained["lake"], t) for t in (FORECASTS, BACKTEST)} == \
+        {FORECASTS.name: [], BACKTEST.name: []}
+
+
 def test_the_forecast_table_holds_history_and_horizon_of_every_good_series(trained):
     table = forecasts(trained)
     run_id = trained["found"]["run_id"]

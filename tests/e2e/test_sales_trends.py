@@ -82,9 +82,11 @@ def test_one_run_per_stretch_factor_with_its_artifacts_under_one_parent(trained)
 
 
 def test_the_gold_selection_holds_the_chosen_runs_followers(trained):
+    from lakeside import gold
     from lakeside.datasets import weekly_sales
-    from lakeside.usecases.sales_trends import dtw, train
+    from lakeside.usecases.sales_trends import SELECTION, dtw, train
 
+    assert gold.problems(trained["lake"], SELECTION) == []  # the columns the dashboard was built on
     selection = trained["lake"].table("gold.sales_selection").to_pandas()
     chosen_run = trained["found"]["run_id"]
     assert len(selection) == MlflowClient().get_run(trained["found"]["parent_run_id"]).data.metrics["followers"] > 10

@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 import shapely
 
+from lakeside import gold
 from lakeside.datasets import taxi_trips
 from lakeside.geospatial import ENRICHED_QUARANTINE, ENRICHED_TABLE, GOLD_TABLES, TRIPS_TABLE, ZONES_TABLE
 from lakeside.geospatial import zones as geo_zones
 from lakeside.spatial.index import OUTSIDE, locate_brute_force
 from lakeside.tables import open_lake
+from lakeside.usecases.geospatial import PIPELINE
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "geospatial_enrichment.py"
 DAY = dt.date(2015, 1, 15)
@@ -91,6 +93,8 @@ def test_zones_equal_brute_force_point_in_polygon(home):
 def test_gold_tables_add_up(home):
     _, lake, _ = home
     enriched = lake.table(ENRICHED_TABLE).to_pandas()
+    assert {name: gold.problems(lake, table) for name, table in zip(GOLD_TABLES, PIPELINE.gold)} == \
+        {name: [] for name in GOLD_TABLES}  # the columns the dashboards were built on
     per_hour, pairs, flows = (lake.table(name).to_pandas() for name in GOLD_TABLES)
     picked = enriched[~enriched["pickup_outside"]]
     assert per_hour["trips"].sum() == len(picked)

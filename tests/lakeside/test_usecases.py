@@ -78,3 +78,16 @@ def test_a_declared_use_case_is_found_by_name():
                                  split=Split("stratified"), trainer="search"))
     assert usecases.get("declared_toy") is toy and toy.retrain_dag_id == "retrain_declared_toy"
     assert not toy.lower_is_better and toy.gate_name == "toy"
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"after": "job", "builder": "lakeside.gold:model_performance"}, "a table its DAG's job writes has no builder"),
+    ({"after": "ingest", "builder": ""}, "builder must be 'package.module:function'"),
+    ({"after": "nightly"}, "after must be one of"),
+    ({"columns": (("n", "int"),)}, "columns need types from"),
+])
+def test_a_bad_gold_declaration_is_refused(changes, message):
+    fields = {"name": "gold.t", "description": "", "columns": (("n", "integer"),), "builder": "m:f", **changes}
+    with pytest.raises(ValueError, match=message):
+        usecases.GoldTable(**fields)
+

@@ -161,7 +161,7 @@ def retrain_dag(use_case, *, schedule):
 
             return take_snapshot(name)
 
-        @task(retries=1)
+        @task(retries=1, outlets=[gold_asset(table.name) for table in use_case.gold if table.after == "job"])
         def train(pinned: dict, params: dict | None = None) -> dict:
             from lakeside.retrain import train as train_model
 

@@ -94,6 +94,9 @@ def check(folder: Path, gold_tables: list | None = None) -> Bundle:
             if isinstance(item, dict) and item.get("type") == "CHART":
                 if item.get("meta", {}).get("uuid") not in charts:
                     raise BundleError(f"{folder / path}: key 'position.{key}.meta.uuid' names no chart of the bundle")
+                if not isinstance(item["meta"].get("chartId"), int):
+                    raise BundleError(f"{folder / path}: key 'position.{key}.meta.chartId' is missing (any number: "
+                                      "the import maps charts by uuid, but refuses a placement without one)")
     return bundle
 
 

@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 
 CATALOG_VIEWS = ("gold_status",)
-DUCKDB_TYPES = {"string": "VARCHAR", "date": "DATE", "timestamp": "TIMESTAMPTZ", "long": "BIGINT",
-                "double": "DOUBLE", "boolean": "BOOLEAN"}
+DUCKDB_TYPES = {"string": "VARCHAR", "date": "DATE", "timestamp": "TIMESTAMPTZ", "integer": "INTEGER",
+                "long": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN"}
 
 
 def delta_extension() -> Path:

@@ -31,8 +31,8 @@ SPLITS = ("hash", "stratified", "time")
 SERVICES = ("tabular", "pyfunc", "image")
 BALANCING = ("none", "class_weight", "undersample")
 SEARCH = "search"
-GOLD_TYPES = ("string", "date", "timestamp", "long", "double", "boolean")
-GOLD_TRIGGERS = ("ingest", "gate")
+GOLD_TYPES = ("string", "date", "timestamp", "integer", "long", "double", "boolean")
+GOLD_TRIGGERS = ("ingest", "gate", "job")
 
 _declared: dict[str, "UseCase"] = {}
 
@@ -116,7 +116,9 @@ class GoldTable:
 
     - ``after="ingest"``: the builder ``(lake, table, day) -> dict`` runs when a source's silver
       table was updated for ``day`` and replaces the partitions that day touched;
-    - ``after="gate"``: the builder ``(lake, table, use_case) -> dict`` runs after each gate decision.
+    - ``after="gate"``: the builder ``(lake, table, use_case) -> dict`` runs after each gate decision;
+    - ``after="job"``: the unit's own DAG writes it (a trainer or Spark job that computes it with
+      the rest of its work) and publishes its asset; there is no ``builder``.
 
     ``columns`` is the contract the dashboards rely on: ``(name, type)`` pairs, types from
     :data:`GOLD_TYPES`; a table whose columns differ is shown as empty, the column named.
@@ -125,7 +127,7 @@ class GoldTable:
     name: str
     description: str
     columns: tuple[tuple[str, str], ...]
-    builder: str
+    builder: str = ""
     after: str = "ingest"
     partition_by: tuple[str, ...] = ()
 
@@ -135,7 +137,9 @@ class GoldTable:
             raise ValueError(f"gold table {self.name!r}: the name must be 'gold.<table>'")
         if self.after not in GOLD_TRIGGERS:
             raise ValueError(f"gold table {self.name!r}: after must be one of {GOLD_TRIGGERS}, got {self.after!r}")
-        if ":" not in self.builder:
+        if self.after == "job" and self.builder:
+            raise ValueError(f"gold table {self.name!r}: a table its DAG's job writes has no builder")
+        if self.after != "job" and ":" not in self.builder:
             raise ValueError(f"gold table {self.name!r}: builder must be 'package.module:function'")
         unknown = [f"{c} {t}" for c, t in self.columns if t not in GOLD_TYPES]
         if not self.columns or unknown:

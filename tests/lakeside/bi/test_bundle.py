@@ -34,10 +34,13 @@ def test_the_shipped_bundle_declares_every_gold_table_and_column_it_uses():
     assert {"Loans", "Amount lent", "Mean interest rate", "Charged-off share", "Amount and rate by grade",
             "Amount and rate by state", "Amount and rate by month", "Model RMSE and R² by version",
             "Gold tables status"} <= charts
-    dashboard = next(iter(checked.of_kind("dashboards").values()))
-    placed = {item["meta"]["uuid"] for item in dashboard["position"].values()
-              if isinstance(item, dict) and item.get("type") == "CHART"}
-    assert placed == {c["uuid"] for c in checked.of_kind("charts").values()}
+    dashboards = {d["slug"]: d for d in checked.of_kind("dashboards").values()}
+    assert set(dashboards) == {"loans", "demand", "sales-trends", "taxi-zones"}
+    placed = {slug: {item["meta"]["uuid"] for item in dashboard["position"].values()
+                     if isinstance(item, dict) and item.get("type") == "CHART"} for slug, dashboard in dashboards.items()}
+    assert set().union(*placed.values()) == {c["uuid"] for c in checked.of_kind("charts").values()}
+    status = next(c["uuid"] for c in checked.of_kind("charts").values() if c["slice_name"] == "Gold tables status")
+    assert all(status in charts_of_one for charts_of_one in placed.values())
 
 
 def test_broken_yaml_names_the_file(copy):
@@ -69,6 +72,16 @@ def test_a_chart_grouping_by_an_unknown_column_is_refused(copy):
 def test_a_dashboard_placing_an_unknown_chart_is_refused(copy):
     (copy / "charts" / "Loans.yaml").unlink()
     with pytest.raises(bundle.BundleError, match=r"Loans_portfolio.yaml: key 'position.CHART-[0-9a-f]+.meta.uuid'"):
+        bundle.check(copy)
+
+
+def test_a_placed_chart_without_a_chart_id_is_refused(copy):
+    def drop_chart_id(dashboard):
+        next(item for item in dashboard["position"].values()
+             if isinstance(item, dict) and item.get("type") == "CHART")["meta"].pop("chartId")
+
+    edit(copy / "dashboards" / "Sales_trends.yaml", drop_chart_id)
+    with pytest.raises(bundle.BundleError, match=r"Sales_trends.yaml: key 'position.CHART-[0-9a-f]+.meta.chartId' is missing"):
         bundle.check(copy)
 
 

@@ -1,7 +1,8 @@
 """Superset end to end, started once as `make bi` starts it: a user logs in with headless Chromium
 and sees the loans dashboard's KPIs equal to gold.loans_portfolio (read with delta-rs); the chart
-data API agrees; anonymous visitors get the login page or 401; a new ingest plus
-refresh_dashboards changes a number; a deleted gold table leaves an empty chart and a message."""
+data API agrees; the demand, sales trends and taxi dashboards show their gold tables' numbers;
+anonymous visitors get the login page or 401; a new ingest plus refresh_dashboards changes a
+number; a deleted gold table leaves an empty chart and a message."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from lakeside.bi import server
 from lakeside.bi.refresh import refresh_dashboards, session
 from lakeside.datasets import loans
 from lakeside.tables import open_lake
+from lakeside.usecases.demand_forecast import BACKTEST
+from lakeside.usecases.geospatial import TRIPS_PER_ZONE_HOUR
 from lakeside.usecases.loans import MODEL_PERFORMANCE, PORTFOLIO
+from lakeside.usecases.sales_trends import SELECTION
 
 pytestmark = pytest.mark.slow(expected_s=90)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "bi"
@@ -32,6 +36,26 @@ def ingest(lake, day: str, rows: int) -> None:
     batch["_ingest_date"] = dt.date.fromisoformat(day)
     lake.table("silver.loans").merge(batch, keys=["id"])
     gold.refresh("loans", after="ingest", day=day, lake=lake)
+
+
+def other_use_cases_gold(lake) -> None:
+    """Small gold tables of the demand, sales trends and taxi dashboards, as their jobs write them
+    (their e2e tests check the jobs write the declared columns); gold.zone_pair_averages stays missing."""
+    lake.table(BACKTEST.name).overwrite(gold.conform(pd.DataFrame({
+        "training_date": dt.date(2017, 12, 31), "cutoff": dt.date(2017, 10, 2),
+        "engine": ["prophet", "prophet", "prophet", "auto_ets", "auto_ets", "auto_ets"],
+        "store": [1, 1, 2] * 2, "item": [1, 2, 1] * 2, "status": ["ok", "ok", "skipped"] * 2,
+        "reason": ["", "", "too short"] * 2, "smape": [10.0, 14.0, None, 12.0, 20.0, None],
+        "mae": [5.0, 6.0, None, 5.5, 7.0, None], "coverage": [0.9, 1.0, None, 0.95, 0.85, None],
+        "holdout_days": 90, "train_rows": [700, 700, 20] * 2, "fit_seconds": 0.5, "run_id": "r1"}), BACKTEST))
+    lake.table(SELECTION.name).overwrite(gold.conform(pd.DataFrame({
+        "Product_Code": ["P1", "P2", "P3", "P1"], "distance": [3.0, 5.0, 9.0, 4.0], "level": 10.0,
+        "stretch_factor": 0.1, "snapshot_version": [1, 1, 1, 2], "run_id": "r2"}), SELECTION))
+    lake.table(TRIPS_PER_ZONE_HOUR.name).overwrite(gold.conform(pd.DataFrame({
+        "_ingest_date": dt.date(2024, 1, 1), "pickup_hour": pd.to_datetime(["2024-01-01T08:00Z"] * 2 + ["2024-01-01T09:00Z"]),
+        "pickup_zone_id": ["MN17", "QN98", "MN17"], "pickup_zone": ["Midtown", "Airport", "Midtown"],
+        "pickup_borough": ["Manhattan", "Queens", "Manhattan"], "trips": [40, 7, 13], "passengers": [55, 9, 20],
+        "avg_fare_amount": [10.0, 50.0, 12.0]}), TRIPS_PER_ZONE_HOUR))
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +74,7 @@ def superset(tmp_path_factory):
             "snapshot_version": 3, "evaluated_at": pd.Timestamp("2024-01-08T03:00:00Z"),
             "metric": ["rmse", "r2"] * 2, "value": [1.4, 0.8, 1.1, 0.88], "promoted": [False, False, True, True]}),
             MODEL_PERFORMANCE))
+        other_use_cases_gold(lake)
         url = server.start(timeout=240)
         try:
             yield {"url": url, "lake": lake, "home": home}
@@ -86,26 +111,38 @@ def browser():
     return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
 
 
-def test_a_logged_in_user_sees_kpis_equal_to_the_gold_table(superset):
+def logged_in(driver, url: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    driver.get(f"{url}/login/")
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "password"))
+    driver.find_element(By.ID, "username").send_keys(bi.ADMIN_USER)
+    driver.find_element(By.ID, "password").send_keys(bi.admin_password())
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 60).until(lambda d: "/login" not in d.current_url)
+
+
+def dashboard_charts(driver, url: str, slug: str, big_numbers: int) -> dict[str, str]:
+    """Open a dashboard, wait until its big numbers show, screenshot it: chart name -> its text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{url}/superset/dashboard/{slug}/")
+    WebDriverWait(driver, 90).until(lambda d: len([e for e in d.find_elements(By.CSS_SELECTOR, ".header-line")
+                                                   if e.text.strip()]) >= big_numbers)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{slug}_dashboard.png"))
+    return {chart.get_attribute("data-test-chart-name"): chart.text
+            for chart in driver.find_elements(By.CSS_SELECTOR, "[data-test-chart-name]")}
+
+
+def test_a_logged_in_user_sees_kpis_equal_to_the_gold_table(superset):
     expected = kpis_from_gold(superset["lake"])
     driver = browser()
     try:
-        driver.get(f"{superset['url']}/login/")
-        WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "password"))
-        driver.find_element(By.ID, "username").send_keys(bi.ADMIN_USER)
-        driver.find_element(By.ID, "password").send_keys(bi.admin_password())
-        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        WebDriverWait(driver, 60).until(lambda d: "/login" not in d.current_url)
-        driver.get(f"{superset['url']}/superset/dashboard/loans/")
-        WebDriverWait(driver, 90).until(lambda d: len([e for e in d.find_elements(By.CSS_SELECTOR, ".header-line")
-                                                       if e.text.strip()]) >= 5)
-        shown = {chart.get_attribute("data-test-chart-name"): chart.text
-                 for chart in driver.find_elements(By.CSS_SELECTOR, "[data-test-chart-name]")}
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "loans_dashboard.png"))
+        logged_in(driver, superset["url"])
+        shown = dashboard_charts(driver, superset["url"], "loans", big_numbers=5)
     finally:
         driver.quit()
     assert len(shown) == 10
@@ -119,6 +156,35 @@ def test_a_logged_in_user_sees_kpis_equal_to_the_gold_table(superset):
     assert data["Mean interest rate"][0]["Mean interest rate"] == pytest.approx(expected["Mean interest rate"])
     versions = {(row["version"], row["metric"]): row["Value"] for row in data["Model RMSE and R² by version"]}
     assert versions == {(1, "rmse"): 1.4, (1, "r2"): 0.8, (2, "rmse"): 1.1, (2, "r2"): 0.88}
+
+
+def test_each_use_cases_dashboard_shows_its_gold_tables_numbers(superset):
+    driver = browser()
+    try:
+        logged_in(driver, superset["url"])
+        shown = {slug: dashboard_charts(driver, superset["url"], slug, big_numbers=count)
+                 for slug, count in (("demand", 4), ("sales-trends", 2), ("taxi-zones", 3))}
+    finally:
+        driver.quit()
+    assert [len(shown[slug]) for slug in ("demand", "sales-trends", "taxi-zones")] == [8, 5, 8]
+    assert "60" in shown["taxi-zones"]["Trips located"] and "$15.10" in shown["taxi-zones"]["Mean fare"]
+    assert shown["demand"]["Engines compared"].endswith("2") and shown["demand"]["Series skipped"].endswith("1")
+    assert shown["sales-trends"]["Products following the pattern, all snapshots"].endswith("3")
+    assert "Midtown" in shown["taxi-zones"]["Busiest pickup zones"]
+
+    data = chart_values(superset["url"])
+    assert data["Trips located"] == [{"Trips": 60}]
+    assert [(r["pickup_zone"], r["Trips"]) for r in data["Busiest pickup zones"]] == [("Midtown", 53), ("Airport", 7)]
+    engines = {r["engine"]: (r["Series scored"], r["Mean sMAPE"]) for r in data["Backtest by engine"]}
+    assert engines == {"prophet": (2, 12.0), "auto_ets": (2, 16.0)}
+    snapshots = {r["snapshot_version"]: r["Products following the pattern"] for r in data["Followers per snapshot"]}
+    assert snapshots == {1: 3, 2: 1}
+    assert data["Units sold and forecast by week"] == [] and data["Busiest zone pairs"] == []
+    messages = {row["table_name"]: row["message"] for row in data["Gold tables status"]}
+    assert messages["gold.zone_pair_averages"] == \
+        "gold.zone_pair_averages does not exist yet (built by the DAG geospatial_enrichment)"
+    assert messages["gold.demand_forecasts"] == "gold.demand_forecasts does not exist yet (built by the DAG demand_forecast)"
+    assert messages["gold.trips_per_zone_hour"] == messages["gold.sales_selection"] == "ok"
 
 
 def test_anonymous_visitors_get_the_login_page_or_401(superset):
@@ -167,6 +233,7 @@ def test_the_business_role_reads_the_gold_datasets_without_sql_lab(superset):
     answer = http.get(f"{base}/api/v1/security/roles/{roles['business']}/permissions/", timeout=30).json()["result"]
     permissions = {(p["permission_name"], p["view_menu_name"]) for p in answer}
     datasets = sorted(view.split("].[")[1].split("]")[0] for name, view in permissions if name == "datasource_access")
-    assert datasets == ["gold_status", "loans_portfolio", "model_performance"]
+    assert datasets == ["borough_flows", "demand_backtest", "demand_forecasts", "gold_status", "loans_portfolio",
+                        "model_performance", "sales_selection", "trips_per_zone_hour", "zone_pair_averages"]
     assert ("can_read", "Dashboard") in permissions
     assert not {("menu_access", "SQL Lab"), ("can_execute_sql_query", "SQLLab")} & permissions

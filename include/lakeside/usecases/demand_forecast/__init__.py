@@ -26,9 +26,27 @@ Settings (``params``, overridable in the DAG's trigger form):
 - ``partitions``: Spark partitions the series are spread over (None: the session's default).
 """
 
-from lakeside.usecases import Backfill, Demo, Split, UseCase
+from lakeside.usecases import Backfill, Demo, GoldTable, Split, UseCase
 
 HOLDOUT_DAYS = 90
+
+FORECASTS = GoldTable(
+    name="gold.demand_forecasts",
+    description="Per training date, store and item: the chosen engine's fitted history and forecast with 95% intervals.",
+    columns=(("ds", "date"), ("store", "integer"), ("item", "integer"), ("y", "double"), ("yhat", "double"),
+             ("yhat_upper", "double"), ("yhat_lower", "double"), ("training_date", "date"), ("engine", "string"),
+             ("run_id", "string")),
+    after="job",
+)
+BACKTEST = GoldTable(
+    name="gold.demand_backtest",
+    description="Per training date, engine, store and item: the backtest's sMAPE, MAE and interval coverage, or why a series was skipped.",
+    columns=(("training_date", "date"), ("cutoff", "date"), ("engine", "string"), ("store", "integer"),
+             ("item", "integer"), ("status", "string"), ("reason", "string"), ("smape", "double"), ("mae", "double"),
+             ("coverage", "double"), ("holdout_days", "integer"), ("train_rows", "integer"),
+             ("fit_seconds", "double"), ("run_id", "string")),
+    after="job",
+)
 
 USE_CASE = UseCase(
     name="demand_forecast",
@@ -59,6 +77,7 @@ USE_CASE = UseCase(
     },
     demo=Demo(
         backfills=(Backfill("store_item", "2017-12-31", {"stores": 2, "items": 5, "start": "2016-01-01", "years": 2}),),
-        tables=("gold.demand_forecasts", "gold.demand_backtest"),
+        tables=(FORECASTS.name, BACKTEST.name),
     ),
+    gold=(FORECASTS, BACKTEST),
 )

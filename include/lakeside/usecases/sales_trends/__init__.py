@@ -21,7 +21,15 @@ Settings (``params``, overridable in the DAG's trigger form):
 - ``outlier_z``: the z-score beyond which a distance is an outlier.
 """
 
-from lakeside.usecases import Demo, UseCase
+from lakeside.usecases import Demo, GoldTable, UseCase
+
+SELECTION = GoldTable(
+    name="gold.sales_selection",
+    description="Per snapshot of silver.weekly_sales: the products that follow the capacity pattern, their DTW distance and level.",
+    columns=(("Product_Code", "string"), ("distance", "double"), ("level", "double"), ("stretch_factor", "double"),
+             ("snapshot_version", "long"), ("run_id", "string")),
+    after="job",
+)
 
 USE_CASE = UseCase(
     name="sales_trends",
@@ -48,4 +56,5 @@ USE_CASE = UseCase(
         "outlier_z": 3.0,
         "spark": True,
     },
+    gold=(SELECTION,),
 )
