@@ -22,8 +22,9 @@ from datetime import datetime
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Asset, dag, task
 
-from lakeside.airflow import DEFAULT_ARGS, SparkJobOperator, silver_asset
+from lakeside.airflow import DEFAULT_ARGS, SparkJobOperator, gold_asset, silver_asset
 from lakeside.usecases import get
+from lakeside.usecases.fraud import REVIEW_QUEUE_TABLE
 
 FRAUD = get("fraud")
 LABELS_ASSET = Asset(name="silver.fraud_labels", uri="lakeside://silver/fraud_labels", group="lakeside")
@@ -43,7 +44,7 @@ def fraud_relabel():
         task_id="relabel",
         job="fraud_relabel",
         application_args=["--run-id", "{{ run_id }}"],
-        outlets=[LABELS_ASSET],
+        outlets=[LABELS_ASSET, gold_asset(REVIEW_QUEUE_TABLE.name)],
     )
 
     @task.short_circuit

@@ -20,7 +20,7 @@ def test_fraud_relabel_runs_on_fresh_transactions_and_triggers_the_retrain_on_ne
     assert "silver.paysim" in str(dag.timetable.asset_condition)
     relabel = dag.get_task("relabel")
     assert relabel.job == "fraud_relabel" and "{{ run_id }}" in relabel.application_args
-    assert [o.name for o in relabel.outlets] == ["silver.fraud_labels"]
+    assert [o.name for o in relabel.outlets] == ["silver.fraud_labels", "gold.fraud_review_queue"]
     assert dag.get_task("rule_version_changed").upstream_task_ids == {"relabel"}
     retrain = dag.get_task("retrain")
     assert retrain.upstream_task_ids == {"rule_version_changed"} and retrain.trigger_dag_id == "retrain_fraud"

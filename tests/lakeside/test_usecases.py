@@ -84,6 +84,7 @@ def test_a_declared_use_case_is_found_by_name():
     ({"after": "job", "builder": "lakeside.gold:model_performance"}, "a table its DAG's job writes has no builder"),
     ({"after": "ingest", "builder": ""}, "builder must be 'package.module:function'"),
     ({"after": "nightly"}, "after must be one of"),
+    ({"dag_id": "some_dag"}, "dag_id names the DAG of a table a job writes"),
     ({"columns": (("n", "int"),)}, "columns need types from"),
 ])
 def test_a_bad_gold_declaration_is_refused(changes, message):

@@ -97,7 +97,7 @@ def view_specs(lake) -> list[dict]:
 def built_by(owner, table) -> str:
     """The DAG that builds a gold table."""
     if table.after in ("gate", "job"):
-        return getattr(owner, "retrain_dag_id", None) or owner.dag_id
+        return table.dag_id or getattr(owner, "retrain_dag_id", None) or owner.dag_id
     return f"gold_{owner.name}"
 
 

@@ -117,8 +117,9 @@ class GoldTable:
     - ``after="ingest"``: the builder ``(lake, table, day) -> dict`` runs when a source's silver
       table was updated for ``day`` and replaces the partitions that day touched;
     - ``after="gate"``: the builder ``(lake, table, use_case) -> dict`` runs after each gate decision;
-    - ``after="job"``: the unit's own DAG writes it (a trainer or Spark job that computes it with
-      the rest of its work) and publishes its asset; there is no ``builder``.
+    - ``after="job"``: a DAG of the unit writes it (a trainer or Spark job that computes it with
+      the rest of its work) and publishes its asset: ``dag_id``, by default the unit's own DAG;
+      there is no ``builder``.
 
     ``columns`` is the contract the dashboards rely on: ``(name, type)`` pairs, types from
     :data:`GOLD_TYPES`; a table whose columns differ is shown as empty, the column named.
@@ -130,6 +131,7 @@ class GoldTable:
     builder: str = ""
     after: str = "ingest"
     partition_by: tuple[str, ...] = ()
+    dag_id: str = ""
 
     def __post_init__(self) -> None:
         layer, _, table = self.name.partition(".")
@@ -139,6 +141,8 @@ class GoldTable:
             raise ValueError(f"gold table {self.name!r}: after must be one of {GOLD_TRIGGERS}, got {self.after!r}")
         if self.after == "job" and self.builder:
             raise ValueError(f"gold table {self.name!r}: a table its DAG's job writes has no builder")
+        if self.after != "job" and self.dag_id:
+            raise ValueError(f"gold table {self.name!r}: dag_id names the DAG of a table a job writes (after='job')")
         if self.after != "job" and ":" not in self.builder:
             raise ValueError(f"gold table {self.name!r}: builder must be 'package.module:function'")
         unknown = [f"{c} {t}" for c, t in self.columns if t not in GOLD_TYPES]

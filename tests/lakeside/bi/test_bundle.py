@@ -35,7 +35,7 @@ def test_the_shipped_bundle_declares_every_gold_table_and_column_it_uses():
             "Amount and rate by state", "Amount and rate by month", "Model RMSE and R² by version",
             "Gold tables status"} <= charts
     dashboards = {d["slug"]: d for d in checked.of_kind("dashboards").values()}
-    assert set(dashboards) == {"loans", "demand", "sales-trends", "taxi-zones"}
+    assert set(dashboards) == {"loans", "demand", "sales-trends", "taxi-zones", "fraud"}
     placed = {slug: {item["meta"]["uuid"] for item in dashboard["position"].values()
                      if isinstance(item, dict) and item.get("type") == "CHART"} for slug, dashboard in dashboards.items()}
     assert set().union(*placed.values()) == {c["uuid"] for c in checked.of_kind("charts").values()}

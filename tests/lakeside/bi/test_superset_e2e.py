@@ -1,6 +1,6 @@
 """Superset end to end, started once as `make bi` starts it: a user logs in with headless Chromium
 and sees the loans dashboard's KPIs equal to gold.loans_portfolio (read with delta-rs); the chart
-data API agrees; the demand, sales trends and taxi dashboards show their gold tables' numbers;
+data API agrees; the demand, sales trends, taxi and fraud dashboards show their gold tables' numbers;
 anonymous visitors get the login page or 401; a new ingest plus refresh_dashboards changes a
 number; a deleted gold table leaves an empty chart and a message."""
 
@@ -21,6 +21,7 @@ from lakeside.bi.refresh import refresh_dashboards, session
 from lakeside.datasets import loans
 from lakeside.tables import open_lake
 from lakeside.usecases.demand_forecast import BACKTEST
+from lakeside.usecases.fraud import REVIEW_QUEUE_TABLE
 from lakeside.usecases.geospatial import TRIPS_PER_ZONE_HOUR
 from lakeside.usecases.loans import MODEL_PERFORMANCE, PORTFOLIO
 from lakeside.usecases.sales_trends import SELECTION
@@ -56,6 +57,14 @@ def other_use_cases_gold(lake) -> None:
         "pickup_zone_id": ["MN17", "QN98", "MN17"], "pickup_zone": ["Midtown", "Airport", "Midtown"],
         "pickup_borough": ["Manhattan", "Queens", "Manhattan"], "trips": [40, 7, 13], "passengers": [55, 9, 20],
         "avg_fare_amount": [10.0, 50.0, 12.0]}), TRIPS_PER_ZONE_HOUR))
+    lake.table(REVIEW_QUEUE_TABLE.name).overwrite(gold.conform(pd.DataFrame({
+        "step": [30, 31, 55], "nameOrig": ["C1", "C2", "C3"], "nameDest": ["C9", "M1", "C8"],
+        "type": ["TRANSFER", "CASH_OUT", "TRANSFER"], "amount": [250_000.0, 1_200.0, 90_000.0],
+        "oldbalanceOrg": [250_000.0, 5_000.0, 90_000.0], "newbalanceOrig": [0.0, 3_800.0, 0.0],
+        "oldbalanceDest": 0.0, "newbalanceDest": 0.0, "label": [1, 0, 1], "rule_label": [1, 0, 1],
+        "rules_fired": ["emptied_by_transfer", "", "emptied_by_transfer"], "rule_version": "seed-2017.1",
+        "_ingest_date": [dt.date(2024, 1, 2), dt.date(2024, 1, 2), dt.date(2024, 1, 3)],
+        "p_fraud": [0.7, 0.3, 0.6], "prediction": [1, 0, 1], "model_version": "2"}), REVIEW_QUEUE_TABLE))
 
 
 @pytest.fixture(scope="module")
@@ -163,10 +172,11 @@ def test_each_use_cases_dashboard_shows_its_gold_tables_numbers(superset):
     try:
         logged_in(driver, superset["url"])
         shown = {slug: dashboard_charts(driver, superset["url"], slug, big_numbers=count)
-                 for slug, count in (("demand", 4), ("sales-trends", 2), ("taxi-zones", 3))}
+                 for slug, count in (("demand", 4), ("sales-trends", 2), ("taxi-zones", 3), ("fraud", 3))}
     finally:
         driver.quit()
-    assert [len(shown[slug]) for slug in ("demand", "sales-trends", "taxi-zones")] == [8, 5, 8]
+    assert [len(shown[slug]) for slug in ("demand", "sales-trends", "taxi-zones", "fraud")] == [8, 5, 8, 7]
+    assert shown["fraud"]["Transactions to review"].endswith("3") and "$341,200" in shown["fraud"]["Amount to review"]
     assert "60" in shown["taxi-zones"]["Trips located"] and "$15.10" in shown["taxi-zones"]["Mean fare"]
     assert shown["demand"]["Engines compared"].endswith("2") and shown["demand"]["Series skipped"].endswith("1")
     assert shown["sales-trends"]["Products following the pattern, all snapshots"].endswith("3")
@@ -180,6 +190,9 @@ def test_each_use_cases_dashboard_shows_its_gold_tables_numbers(superset):
     snapshots = {r["snapshot_version"]: r["Products following the pattern"] for r in data["Followers per snapshot"]}
     assert snapshots == {1: 3, 2: 1}
     assert data["Units sold and forecast by week"] == [] and data["Busiest zone pairs"] == []
+    assert [(r["amount"], r["rule_label"]) for r in data["Transactions to review, largest first"]] == \
+        [(250_000.0, 1), (90_000.0, 1), (1_200.0, 0)]
+    assert data["Of which the rules call fraud"] == [{"Rules say fraud": 2}]
     messages = {row["table_name"]: row["message"] for row in data["Gold tables status"]}
     assert messages["gold.zone_pair_averages"] == \
         "gold.zone_pair_averages does not exist yet (built by the DAG geospatial_enrichment)"
@@ -233,7 +246,8 @@ def test_the_business_role_reads_the_gold_datasets_without_sql_lab(superset):
     answer = http.get(f"{base}/api/v1/security/roles/{roles['business']}/permissions/", timeout=30).json()["result"]
     permissions = {(p["permission_name"], p["view_menu_name"]) for p in answer}
     datasets = sorted(view.split("].[")[1].split("]")[0] for name, view in permissions if name == "datasource_access")
-    assert datasets == ["borough_flows", "demand_backtest", "demand_forecasts", "gold_status", "loans_portfolio",
-                        "model_performance", "sales_selection", "trips_per_zone_hour", "zone_pair_averages"]
+    assert datasets == ["borough_flows", "demand_backtest", "demand_forecasts", "fraud_review_queue", "gold_status",
+                        "loans_portfolio", "model_performance", "sales_selection", "trips_per_zone_hour",
+                        "zone_pair_averages"]
     assert ("can_read", "Dashboard") in permissions
     assert not {("menu_access", "SQL Lab"), ("can_execute_sql_query", "SQLLab")} & permissions

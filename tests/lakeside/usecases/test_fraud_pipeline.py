@@ -9,10 +9,10 @@ import mlflow
 import pytest
 from starlette.testclient import TestClient
 
-from lakeside import ingest, landing, retrain
+from lakeside import gold, ingest, landing, retrain
 from lakeside.datasets import fraud_reviewed_labels, paysim
 from lakeside.tables import open_lake
-from lakeside.usecases.fraud import INPUTS, KEY, LABELS, REVIEW_QUEUE, relabel, review, rules
+from lakeside.usecases.fraud import INPUTS, KEY, LABELS, REVIEW_QUEUE, REVIEW_QUEUE_TABLE, relabel, review, rules
 from lakeside.usecases.fraud.training import TrainConfig
 
 DAYS = ("2024-01-01", "2024-01-02")
@@ -91,6 +91,7 @@ def test_fraud_end_to_end(spark, lakeside_home, mlflow_server, monkeypatch, tmp_
     queued = review.refresh(lake, list(DAYS), tree, (0.0, 1.0), version, "queue-1")
     queue = lake.table(REVIEW_QUEUE).to_pandas()
     assert sum(queued.values()) == len(queue) == len(labels)
+    assert gold.problems(lake, REVIEW_QUEUE_TABLE) == []  # the columns its dashboard was built on
     assert review.needs_retrain("e2e_fraud_tree", "seed-2017.1")[0] is False
 
     # an analyst overturns one rule label; the next relabel prefers the review

@@ -13,7 +13,7 @@ relabel and queue refresh; retrain weekly or when the rule version changes).
 This module stays light (DAG files read it); the logic lives in the package's modules.
 """
 
-from lakeside.usecases import Split, UseCase
+from lakeside.usecases import GoldTable, Split, UseCase
 
 KEY = ("step", "nameOrig", "nameDest", "type", "amount")
 INPUTS = ("type", "amount", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest")
@@ -22,6 +22,18 @@ LABELS = "silver.fraud_labels"
 REVIEW_QUEUE = "gold.fraud_review_queue"
 REVIEWS_SOURCE = "fraud_reviewed_labels"
 REVIEWS = f"silver.{REVIEWS_SOURCE}"
+
+REVIEW_QUEUE_TABLE = GoldTable(
+    name=REVIEW_QUEUE,
+    description="Per ingest day: the unreviewed transactions the champion tree is unsure of, with the rules' label and p(fraud).",
+    columns=(("step", "integer"), ("nameOrig", "string"), ("nameDest", "string"), ("type", "string"),
+             ("amount", "double"), ("oldbalanceOrg", "double"), ("newbalanceOrig", "double"),
+             ("oldbalanceDest", "double"), ("newbalanceDest", "double"), ("label", "integer"),
+             ("rule_label", "integer"), ("rules_fired", "string"), ("rule_version", "string"),
+             ("_ingest_date", "date"), ("p_fraud", "double"), ("prediction", "integer"), ("model_version", "string")),
+    after="job",
+    dag_id="fraud_relabel",
+)
 
 USE_CASE = UseCase(
     name="fraud",
@@ -46,4 +58,5 @@ USE_CASE = UseCase(
         "parallelism": 1,
         "review_band": [0.2, 0.8],
     },
+    gold=(REVIEW_QUEUE_TABLE,),
 )
