@@ -17,34 +17,47 @@ from lakeside.datasets.loans import SPEC
 from lakeside.usecases import GoldTable
 
 GROUP = ["issue_month", "grade", "addr_state"]
+INPUTS = ("issue_d", "grade", "addr_state", "loan_amnt", "int_rate", "loan_status", "total_pymnt")
 (KEY,) = SPEC.key
 log = logging.getLogger(__name__)
 CHARGED_OFF = "Charged Off"
 
 
-def portfolio(silver: pd.DataFrame) -> pd.DataFrame:
-    """Loans (columns of ``silver.loans``) -> one row per issue month x grade x ``addr_state``.
+def portfolio(silver) -> pd.DataFrame:
+    """Loans (columns of ``silver.loans``, an Arrow table or pandas) -> one row per issue month x
+    grade x ``addr_state``, sorted by them.
 
     ``charged_off_share``: loans whose status ends in "Charged Off" (the old exports' "Does not
     meet the credit policy. Status:Charged Off" included) over all loans of the group;
-    ``payment_ratio``: total paid over total lent.
+    ``payment_ratio``: total paid over total lent. Grouped in Arrow: at 10M loans, pandas'
+    per-row month conversion and copies took most of the build's time and memory.
     """
-    loans = pd.DataFrame({
-        "issue_month": pd.to_datetime(silver["issue_d"]).dt.to_period("M").dt.to_timestamp().dt.date,
-        "grade": silver["grade"].astype(str),
-        "addr_state": silver["addr_state"].astype(str),
-        "loan_amnt": silver["loan_amnt"].astype("float64"),
-        "int_rate": silver["int_rate"].astype("float64"),
-        "charged_off": silver["loan_status"].astype(str).str.endswith(CHARGED_OFF).astype("float64"),
-        "total_pymnt": silver["total_pymnt"].astype("float64"),
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(silver, pa.Table):
+        silver = pa.Table.from_pandas(silver[list(INPUTS)], preserve_index=False)
+    issue = silver["issue_d"]
+    if pa.types.is_string(issue.type) or pa.types.is_large_string(issue.type):
+        issue = pc.cast(issue, pa.timestamp("us"))
+    loans = pa.table({
+        "issue_month": pc.cast(pc.floor_temporal(issue, unit="month"), pa.date32()),
+        "grade": pc.cast(silver["grade"], pa.string()),
+        "addr_state": pc.cast(silver["addr_state"], pa.string()),
+        "loan_amnt": pc.cast(silver["loan_amnt"], pa.float64()),
+        "int_rate": pc.cast(silver["int_rate"], pa.float64()),
+        "charged_off": pc.cast(pc.ends_with(pc.cast(silver["loan_status"], pa.string()), CHARGED_OFF), pa.float64()),
+        "total_pymnt": pc.cast(silver["total_pymnt"], pa.float64()),
     })
-    grouped = loans.groupby(GROUP, sort=True).agg(
-        loans=("loan_amnt", "size"), amount=("loan_amnt", "sum"), mean_int_rate=("int_rate", "mean"),
-        charged_off_share=("charged_off", "mean"), paid=("total_pymnt", "sum"),
-    ).reset_index()
-    grouped["loans"] = grouped["loans"].astype("int64")
-    grouped["payment_ratio"] = grouped["paid"] / grouped["amount"]
-    return grouped.drop(columns="paid")
+    grouped = loans.group_by(GROUP, use_threads=False).aggregate([
+        ("loan_amnt", "count", pc.CountOptions(mode="all")), ("loan_amnt", "sum"), ("int_rate", "mean"),
+        ("charged_off", "mean"), ("total_pymnt", "sum"),
+    ]).sort_by([(column, "ascending") for column in GROUP])
+    frame = grouped.rename_columns({"loan_amnt_count": "loans", "loan_amnt_sum": "amount", "int_rate_mean": "mean_int_rate",
+                                    "charged_off_mean": "charged_off_share", "total_pymnt_sum": "paid"}).to_pandas()
+    frame["loans"] = frame["loans"].astype("int64")
+    frame["payment_ratio"] = frame["paid"] / frame["amount"]
+    return frame[[*GROUP, "loans", "amount", "mean_int_rate", "charged_off_share", "payment_ratio"]]
 
 
 def months_touched(silver: pd.DataFrame, day: str | dt.date) -> list[dt.date]:
@@ -70,7 +83,7 @@ def months_before(silver, day_rows, day: str) -> list[dt.date] | None:
     if before < 0 or day_rows.num_rows == 0:
         return []
     try:
-        earlier = silver.to_arrow(version=before).select([KEY, "issue_d"])
+        earlier = silver.to_arrow(version=before, columns=[KEY, "issue_d"])
     except Exception as error:  # noqa: BLE001 - delta-rs and Spark name a vacuumed version differently
         log.warning("silver.loans version %s cannot be read (%s): every month is rebuilt", before, error)
         return None
@@ -86,21 +99,21 @@ def build_portfolio(lake, table: GoldTable, day: str) -> dict[str, Any]:
     from lakeside.gold import conform
 
     source = lake.table("silver.loans")
-    columns = ["issue_d", "grade", "addr_state", "loan_amnt", "int_rate", "loan_status", "total_pymnt", "_ingest_date"]
-    silver = source.to_arrow().select([KEY, *columns])
+    columns = [*INPUTS, "_ingest_date"]
+    silver = source.to_arrow(columns=[KEY, *columns])
     day_rows = silver.filter(pc.equal(silver["_ingest_date"], _dates([pd.Timestamp(day).date()], silver["_ingest_date"].type)[0]))
     previous = months_before(source, day_rows, day)
     month_starts = pc.floor_temporal(silver["issue_d"], unit="month")
     target = lake.table(table.name)
     if previous is None:
-        stored = target.to_arrow().column("issue_month") if target.exists() else pa.array([], pa.date32())
+        stored = target.to_arrow(columns=["issue_month"]).column("issue_month") if target.exists() else pa.array([], pa.date32())
         previous = [_as_date(m) for m in [*month_starts.unique().to_pylist(), *stored.unique().to_pylist()]]
     months = sorted(set(months_touched(day_rows.to_pandas(), day)) | set(previous))
     silver = silver.select(columns)
     if not months:
         return {"months": [], "rows": 0}
     in_months = pc.is_in(month_starts, value_set=_dates(months, month_starts.type))
-    rows = conform(portfolio(silver.filter(in_months).to_pandas()), table)
+    rows = conform(portfolio(silver.filter(in_months)), table)
     predicate = "issue_month IN (" + ", ".join(f"'{m.isoformat()}'" for m in months) + ")"
     commit = {"logical_date": str(day)[:10], "source": "silver.loans"}
     if target.exists():
