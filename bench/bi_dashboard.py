@@ -2,7 +2,7 @@
 
 For each size (``--rows``, default 1M and 10M loans in ``silver.loans``, embedded Delta):
 
-1. ``gold.loans_portfolio`` built from silver (``lakeside.usecases.loans_gold.portfolio``), timed;
+1. ``gold.loans_portfolio`` built from silver (``lakeside.usecases.loans_gold.portfolio``), timed, with its peak RSS;
 2. each chart's query in DuckDB (Superset's venv, the ``delta`` extension) over the gold view
    and the same aggregation over ``delta_scan`` of silver, median of ``--repeats``; the answers
    are checked equal;
