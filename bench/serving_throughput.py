@@ -5,7 +5,7 @@ The model is a real search result: ``--train-rows`` generated loans written as `
 budget), registered as ``challenger`` and promoted to ``champion`` in an MLflow registry of
 this run's own (SQLite in the work dir), and compiled as ``lakeside.retrain.register`` does
 (``lakeside.retrain.compile_registered``: ONNX graph verified on the snapshot's whole holdout).
-Then, side by side, four servers running at once:
+Then, side by side, five servers running at once:
 
 - **Lakeside** (``lakeside``): the Bento that ``lakeside.serving.deploy.build_bento`` makes for it,
   started with ``bentoml serve`` by ``deploy.start_local`` (alias watch off); it predicts through
@@ -17,6 +17,8 @@ Then, side by side, four servers running at once:
   pyfunc again, predicting in a model process (``LAKESIDE_SERVE_PREDICT_IN=process``) so the event
   loop keeps the interpreter lock while the model runs: the tail latency at concurrency, before
   (``lakeside_pyfunc``) and after;
+- **Lakeside, access log off** (``lakeside_quiet``, ``--no-quiet`` leaves it out): the compiled
+  server again with ``LAKESIDE_SERVE_ACCESS_LOG=false``: what BentoML's line per request costs;
 - **MLflow**: ``mlflow models serve -m models:/<name>@champion --env-manager local`` (started with
   this interpreter's ``bin`` first on ``PATH``: MLflow runs ``uvicorn`` from ``PATH``).
 
@@ -75,9 +77,10 @@ NAME = "serving_throughput"
 MODEL = "loans_int_rate"
 TARGET = "int_rate"
 LEAKAGE = ("loan_status", "total_pymnt")
-SERVERS = ("mlflow", "lakeside_pyfunc", "lakeside_process", "lakeside")
+SERVERS = ("mlflow", "lakeside_pyfunc", "lakeside_process", "lakeside", "lakeside_quiet")
 SERVER_ENV = {
     "lakeside": {},
+    "lakeside_quiet": {"LAKESIDE_SERVE_ACCESS_LOG": "false"},
     "lakeside_pyfunc": {"LAKESIDE_SERVE_RUNTIME": "pyfunc"},
     "lakeside_process": {"LAKESIDE_SERVE_RUNTIME": "pyfunc", "LAKESIDE_SERVE_PREDICT_IN": "process"},
 }
@@ -114,6 +117,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--process", action=argparse.BooleanOptionalAction, default=True,
                         help="also the pyfunc predicting in a model process (LAKESIDE_SERVE_PREDICT_IN=process) "
                              "beside the one predicting in a thread (issue #19's tail latency, before and after)")
+    parser.add_argument("--quiet", action=argparse.BooleanOptionalAction, default=True,
+                        help="also the compiled server with BentoML's access log off (LAKESIDE_SERVE_ACCESS_LOG=false)")
     parser.add_argument("--traffic", action=argparse.BooleanOptionalAction, default=True,
                         help="also the traffic split (90/10) and shadow (10%%) servers at --concurrency "
                              "(bench/_traffic_scenarios.py)")
@@ -166,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-")) if own_workdir else args.workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    ports = free_ports(4)
+    ports = free_ports(5)
     # Before lakeside.serving reads its settings and BentoML its home.
     os.environ.update({
         "LAKESIDE_HOME": str(workdir / "home"), "BENTOML_HOME": str(workdir / "bentoml"),
@@ -192,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.process:
             servers["lakeside_process"] = start_lakeside(workdir, model, tracking_uri, args.workers,
                                                          name="lakeside_process", port=ports[3])
+        if args.quiet:
+            servers["lakeside_quiet"] = start_lakeside(workdir, model, tracking_uri, args.workers,
+                                                       name="lakeside_quiet", port=ports[4])
         checks = correctness(servers, model["columns"], rows, inproc, args)
         scenarios = [
             Scenario("single_c1", "1 row, concurrency 1", args.single_requests, 1, bodies["single"], 1),
@@ -596,7 +604,8 @@ def correctness(servers: dict[str, Server], columns: list[str], rows: list[list]
                if status != 200 or not _close(predictions_of(answer), expected[i:i + 1])]
         checks.append((f"{name}: {count} distinct rows, {args.concurrency} at once, each = pyfunc.predict", not bad,
                        f"wrong rows {bad[:5]}" if bad else f"{count}/{count}"))
-    for name, want in (("lakeside", "onnx"), ("lakeside_pyfunc", "pyfunc"), ("lakeside_process", "pyfunc")):
+    for name, want in (("lakeside", "onnx"), ("lakeside_pyfunc", "pyfunc"), ("lakeside_process", "pyfunc"),
+                       ("lakeside_quiet", "onnx")):
         if name in servers:
             with urllib.request.urlopen(f"{servers[name].url}/model", timeout=30) as answer:
                 runtime = json.load(answer).get("runtime")
@@ -705,7 +714,9 @@ def summarise(scenarios: list[Scenario], loads: list[Load], inproc: dict) -> dic
             }
         for key, (top, bottom) in (("ratios", ("lakeside", "mlflow")),
                                    ("compiled_ratios", ("lakeside", "lakeside_pyfunc")),
-                                   ("process_ratios", ("lakeside_process", "lakeside_pyfunc"))):
+                                   ("process_ratios", ("lakeside_process", "lakeside_pyfunc")),
+                                   ("quiet_ratios", ("lakeside_quiet", "lakeside")),
+                                   ("quiet_mlflow_ratios", ("lakeside_quiet", "mlflow"))):
             if top in per_server and bottom in per_server:
                 a, b = per_server[top], per_server[bottom]
                 per_server[key] = {
@@ -760,7 +771,9 @@ def print_and_save(args, model, inproc, scenarios, summary, loads, checks, serve
                          r["server_cpu_ms_per_request"], r["client_cpu_ms_per_request"],
                          r["share_of_in_process_batch_rows_per_s"], r["requests_per_model_call"]])
         for key, label in (("ratios", "Lakeside / MLflow"), ("compiled_ratios", "compiled / pyfunc"),
-                           ("process_ratios", "pyfunc: process / thread")):
+                           ("process_ratios", "pyfunc: process / thread"),
+                           ("quiet_ratios", "compiled: access log off / on"),
+                           ("quiet_mlflow_ratios", "access log off / MLflow")):
             if key in result:
                 q = result[key]
                 rows.append([scenario.label, label, q["requests_per_s"], None, q["p50"], q["p99"],
@@ -772,7 +785,8 @@ def print_and_save(args, model, inproc, scenarios, summary, loads, checks, serve
                         f"{model['compiled']['runtime']}, max abs diff {model['compiled']['max_abs_diff']}), "
                         f"{args.workers} worker process each, median of {args.rounds} rounds; lakeside = compiled "
                         f"(onnxruntime), lakeside_pyfunc = LAKESIDE_SERVE_RUNTIME=pyfunc, lakeside_process = "
-                        f"the pyfunc with LAKESIDE_SERVE_PREDICT_IN=process"))
+                        f"the pyfunc with LAKESIDE_SERVE_PREDICT_IN=process, lakeside_quiet = compiled with "
+                        f"LAKESIDE_SERVE_ACCESS_LOG=false"))
     print(flush=True)
     report.table(["in-process predict", "ms per call", "rows/s"],
                  [[f"{'compiled' if k.startswith('compiled') else 'pyfunc'}, {inproc[k]['rows']} rows",

@@ -162,6 +162,10 @@ class ServingSettings:
     shadow_flush_s: float = 10.0
     """``LAKESIDE_SERVE_SHADOW_FLUSH_S``: how often shadow records are appended to the shadow table (each
     append costs the server CPU; nobody reads them live)."""
+    access_log: bool = True
+    """``LAKESIDE_SERVE_ACCESS_LOG``: BentoML's access log, a line per request (default true). Off,
+    a server answers more small requests on the same cores (bench/serving_throughput.py measures
+    both); requests are still counted in ``/metrics`` and recorded in the inference table."""
 
 
 def _env_number(name: str, default: float, kind: type = float):
@@ -222,6 +226,7 @@ def serving() -> ServingSettings:
         shadow_timeout_s=_env_number("LAKESIDE_SERVE_SHADOW_TIMEOUT_S", 5.0),
         shadow_queue=_env_number("LAKESIDE_SERVE_SHADOW_QUEUE", 1000, int),
         shadow_flush_s=_env_number("LAKESIDE_SERVE_SHADOW_FLUSH_S", 10.0),
+        access_log=_env_bool("LAKESIDE_SERVE_ACCESS_LOG", True),
     )
 
 

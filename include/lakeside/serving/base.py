@@ -84,6 +84,13 @@ class Live:
         return {"X-Model-Name": ref.name, "X-Model-Version": ref.version, "X-Model-Alias": ref.alias or ""}
 
 
+def service_config(name: str) -> dict[str, Any]:
+    """The ``@bentoml.service`` settings every Lakeside service shares, read when its module is
+    imported (so a server started with ``LAKESIDE_SERVE_ACCESS_LOG=false`` logs no access line)."""
+    return {"name": name, "traffic": {"timeout": 60}, "http": {"cors": {"enabled": False}},
+            "logging": {"access": {"enabled": serving().access_log}}}
+
+
 def admin_app() -> FastAPI:
     """``GET /model`` and ``POST /model/reload`` for the service instance of this process."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)

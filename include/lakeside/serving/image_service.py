@@ -30,7 +30,7 @@ import numpy as np
 from fastapi import Depends, Request
 from starlette.responses import JSONResponse
 
-from lakeside.serving.base import Live, ModelService, admin_app, batch_requests, batch_rows
+from lakeside.serving.base import Live, ModelService, admin_app, batch_requests, batch_rows, service_config
 from lakeside.serving.batching import AdaptiveBatcher
 from lakeside.serving.guard import RequestGuard
 from lakeside.serving.models import ServedModel
@@ -56,7 +56,7 @@ def image_app():
     return app
 
 
-@bentoml.service(name="lakeside_image", traffic={"timeout": 60}, http={"cors": {"enabled": False}})
+@bentoml.service(**service_config("lakeside_image"))
 @bentoml.asgi_app(image_app(), path="/")
 class ImageService(ModelService):
     kind = "image"

@@ -34,14 +34,14 @@ from typing import Any
 import bentoml
 from starlette.responses import JSONResponse
 
-from lakeside.serving.base import Live, ModelService, admin_app
+from lakeside.serving.base import Live, ModelService, admin_app, service_config
 from lakeside.serving.guard import RequestGuard
 from lakeside.serving.models import ServedModel, as_json
 from lakeside.serving.payloads import LEGACY_SPLIT, PayloadError, parse
 from lakeside.serving.tensors import check_params, free_inputs, tensor_inputs
 
 
-@bentoml.service(name="lakeside_pyfunc", traffic={"timeout": 60}, http={"cors": {"enabled": False}})
+@bentoml.service(**service_config("lakeside_pyfunc"))
 @bentoml.asgi_app(admin_app(), path="/")
 class PyfuncService(ModelService):
     kind = "pyfunc"

@@ -26,14 +26,14 @@ from typing import Any
 import bentoml
 from starlette.responses import JSONResponse
 
-from lakeside.serving.base import Live, ModelService, admin_app, batch_requests, batch_rows
+from lakeside.serving.base import Live, ModelService, admin_app, batch_requests, batch_rows, service_config
 from lakeside.serving.batching import AdaptiveBatcher
 from lakeside.serving.guard import RequestGuard
 from lakeside.serving.models import ServedModel
 from lakeside.serving.payloads import LEGACY_SPLIT, OIP_V2, PayloadError, Rows, oip_answer, parse
 
 
-@bentoml.service(name="lakeside", traffic={"timeout": 60}, http={"cors": {"enabled": False}})
+@bentoml.service(**service_config("lakeside"))
 @bentoml.asgi_app(admin_app(), path="/")
 class TabularService(ModelService):
     kind = "tabular"

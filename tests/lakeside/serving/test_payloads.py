@@ -194,3 +194,13 @@ def test_a_missing_integer_becomes_a_nullable_integer_in_the_frame():
     assert with_hole["count"].isna().tolist() == [True, False]
     assert str(with_hole["issued"].dtype).startswith("datetime64")
     assert missing_integers(with_hole, SIGNATURE) == ["count"]
+
+
+@pytest.mark.parametrize("values", [["2024-01-01"], ["2024-01-01T10:00:00"], ["2024-01-01T10:00:00Z"],
+                                    [None, "2024-02-01"], ["Dec-2015"], ["01/02/2024", "01/03/2024"]])
+def test_date_times_parse_as_pandas_infers_them_iso_or_not(values):
+    import pandas as pd
+
+    from lakeside.serving.payloads import datetimes
+
+    pd.testing.assert_series_equal(pd.Series(datetimes(values)), pd.to_datetime(pd.Series(values, dtype=object)))

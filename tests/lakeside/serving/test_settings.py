@@ -50,3 +50,14 @@ def test_bad_values_are_named(clean, monkeypatch, name, value):
 
     with pytest.raises(ValueError, match=name):
         serving()
+
+
+def test_the_access_log_is_on_unless_switched_off_and_every_service_takes_it(clean, monkeypatch):
+    from lakeside.serving.base import service_config
+
+    assert serving().access_log is True
+    assert service_config("lakeside")["logging"] == {"access": {"enabled": True}}
+    monkeypatch.setenv("LAKESIDE_SERVE_ACCESS_LOG", "false")
+    assert serving().access_log is False
+    config = service_config("lakeside_image")
+    assert config["logging"] == {"access": {"enabled": False}} and config["name"] == "lakeside_image"
