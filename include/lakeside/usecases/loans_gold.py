@@ -37,11 +37,8 @@ def portfolio(silver) -> pd.DataFrame:
 
     if not isinstance(silver, pa.Table):
         silver = pa.Table.from_pandas(silver[list(INPUTS)], preserve_index=False)
-    issue = silver["issue_d"]
-    if pa.types.is_string(issue.type) or pa.types.is_large_string(issue.type):
-        issue = pc.cast(issue, pa.timestamp("us"))
     loans = pa.table({
-        "issue_month": pc.cast(pc.floor_temporal(issue, unit="month"), pa.date32()),
+        "issue_month": pc.cast(pc.floor_temporal(silver["issue_d"], unit="month"), pa.date32()),
         "grade": pc.cast(silver["grade"], pa.string()),
         "addr_state": pc.cast(silver["addr_state"], pa.string()),
         "loan_amnt": pc.cast(silver["loan_amnt"], pa.float64()),

@@ -39,12 +39,12 @@ from typing import Any
 
 import pandas as pd
 
-from lakeside.usecases.demand_forecast import engines
+from lakeside.usecases.demand_forecast import BACKTEST, FORECASTS, engines
 
 log = logging.getLogger(__name__)
 
-FORECAST_TABLE = "gold.demand_forecasts"
-BACKTEST_TABLE = "gold.demand_backtest"
+FORECAST_TABLE = FORECASTS.name
+BACKTEST_TABLE = BACKTEST.name
 MAX_HORIZON = 365
 
 

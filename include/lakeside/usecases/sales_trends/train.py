@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lakeside.usecases.sales_trends import dtw
+from lakeside.usecases.sales_trends import SELECTION, dtw
 
 log = logging.getLogger(__name__)
 
-SELECTION_TABLE = "gold.sales_selection"
+SELECTION_TABLE = SELECTION.name
 KEY = "Product_Code"
 
 
