@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import random
 import threading
@@ -68,6 +69,29 @@ prediction_seconds = bentoml.metrics.Histogram(
     labelnames=["model", "version", "alias"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+
+YOUNG_COLLECTION_THRESHOLD = 20_000
+"""Allocations between two collections of the young generation once the heap is settled
+(Python's default: 700). With the default and an unfrozen heap, a compiled loans model answered
+793 requests/s at concurrency 32 with a p99 of 75-257 ms; frozen and at 20,000, 951 requests/s
+and 48 ms (bench/serving_throughput.py)."""
+
+
+def settle_heap() -> None:
+    """Freeze what is alive now (the libraries, the loaded models) out of the garbage collector's
+    reach and collect the young generation less often.
+
+    A served model lives for hours, but without this each full collection walks every object of
+    BentoML, pandas and the model again: a pause that all requests in flight wait for, which
+    was most of the tail at concurrency 32. Called once the models are loaded and again after a
+    switch (unfrozen first, so the retired model can be collected; what it still holds at that
+    moment is freed by reference counting).
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, 20, 20)
 
 
 @dataclass
@@ -131,6 +155,7 @@ class ModelService:
         self._stop = threading.Event()
         if self.settings.watch_s > 0 and self.tracking_uri:
             threading.Thread(target=self._watch, name="lakeside-alias-watch", daemon=True).start()
+        settle_heap()
 
     def make_live(self, model: ServedModel) -> Live:
         raise NotImplementedError
@@ -216,11 +241,12 @@ class ModelService:
                 new = self._live(load(ref))
                 old, self.live = self.live, new
             lanes_moved = self._arrange()
-        if not moved:
-            return lanes_moved
-        log.info("switched %s@%s from version %s to %s", ref.name, ref.alias, current.version, ref.version)
-        self.retire(old)
-        return True
+        if moved:
+            log.info("switched %s@%s from version %s to %s", ref.name, ref.alias, current.version, ref.version)
+            self.retire(old)
+        if moved or lanes_moved:
+            settle_heap()
+        return moved or lanes_moved
 
     def _arrange(self, starting: bool = False) -> bool:
         """Read the split again and load, switch or drop the other aliases it and the shadow

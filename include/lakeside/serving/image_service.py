@@ -11,7 +11,7 @@
 
 Pictures are decoded and resized off the event loop, in one thread, then go to the model through
 the adaptive batcher (:mod:`.batching`): single-image requests arriving together are predicted as
-one batch (up to 32 images). A bad request never reaches the model, so it never fails others' batch, and is
+one batch (up to 8 images). A bad request never reaches the model, so it never fails others' batch, and is
 answered 4xx with ``{"error", "field", "row"}``: a body over the size cap or a picture over the
 pixel limit 413, another content type 415, bad base64 / not an image / truncated or corrupt 422
 with the decoder's reason, naming the row. ``GET /model``, reload, headers, metrics, API key as in
@@ -37,7 +37,11 @@ from lakeside.serving.models import ServedModel
 from lakeside.serving.payloads import InputColumn, PayloadError, parse
 
 RAW_TYPES = ("image/jpeg", "image/png", "image/tiff")
-MAX_BATCH = 32
+MAX_BATCH = 8
+"""Images per model call. onnxruntime runs the backbone fastest at 4-8 images a call on 2 cores
+(242 images/s, 221 at 32), and a request that just missed a batch waits for a shorter one: at
+concurrency 32, batches of 8 answered as many images a second as batches of 32 with a p99 of
+about 300 ms instead of 540-690 (bench/vision_serving.py)."""
 DECODE_THREADS = 1
 """One thread decodes: with the loop's default pool (six threads on 2 cores) decoding competed with
 onnxruntime's threads, and at concurrency 32 the service answered 75.6 images/s; with one, 99-103

@@ -31,3 +31,14 @@ def test_features_tell_two_textures_apart(backbone_onnx):
     noise = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
     features = OnnxModel(backbone_onnx).run(images.pixels([Image.fromarray(stripes), Image.fromarray(noise)]))
     assert np.linalg.norm(features[0] - features[1]) > 1.0
+
+
+def test_a_lone_picture_gets_the_batch_answer(backbone_onnx):
+    """Single pictures run on a session of their own (spinning threads): same features."""
+    rng = np.random.default_rng(2)
+    pixels = rng.uniform(0, 255, size=(3, 224, 224, 3)).astype(np.float32)
+    model = OnnxModel(backbone_onnx)
+    batch = model.run(pixels)
+    lone = np.concatenate([model.run(pixels[i:i + 1]) for i in range(3)])
+    assert lone.shape == batch.shape
+    assert np.abs(lone - batch).max() <= 1e-5
