@@ -19,7 +19,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Any
 
-from lakeside.config import serving
+from lakeside.config import serving, serving_api_key
 from lakeside.serving import inference
 
 log = logging.getLogger("bentoml.lakeside.requests")
@@ -38,6 +38,7 @@ class RequestGuard:
         config = serving()
         self.max_body_bytes = config.max_body_bytes
         self.max_field_bytes = config.inference_max_field_bytes
+        self.log_requests = config.access_log
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -74,7 +75,7 @@ class RequestGuard:
         else:
             await self.app(scope, receive if recorder is None else receive_recorded, send_with_id)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        if path not in OPEN_PATHS:
+        if self.log_requests and path not in OPEN_PATHS:
             log.info("request_id=%s %s %s -> %s in %.1f ms", request_id, scope.get("method"), path, status[0],
                      elapsed_ms)
         if recorder is not None:
@@ -114,10 +115,9 @@ class RequestGuard:
 def current_api_key() -> str | None:
     """``LAKESIDE_SERVE_API_KEY``, else the content of ``LAKESIDE_SERVE_API_KEY_FILE`` (read when it
     changes, so a key can be set, rotated or removed without a restart); None: no auth."""
-    config = serving()
-    if config.api_key:
-        return config.api_key
-    path = config.api_key_file
+    api_key, path = serving_api_key()
+    if api_key:
+        return api_key
     if path is None:
         return None
     try:

@@ -260,6 +260,8 @@ def active() -> InferenceLog | None:
     global _active
     from lakeside.config import serving, settings
 
+    if _active is not None:
+        return _active
     config = serving()
     if not config.inference_log:
         return None
