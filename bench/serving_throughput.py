@@ -18,7 +18,7 @@ Then, side by side, five servers running at once:
   loop keeps the interpreter lock while the model runs: the tail latency at concurrency, before
   (``lakeside_pyfunc``) and after;
 - **Lakeside, access log off** (``lakeside_quiet``, ``--no-quiet`` leaves it out): the compiled
-  server again with ``LAKESIDE_SERVE_ACCESS_LOG=false``: what BentoML's line per request costs;
+  server again with ``LAKESIDE_SERVE_ACCESS_LOG=false``: what the access line per request costs;
 - **MLflow**: ``mlflow models serve -m models:/<name>@champion --env-manager local`` (started with
   this interpreter's ``bin`` first on ``PATH``: MLflow runs ``uvicorn`` from ``PATH``).
 
@@ -118,7 +118,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="also the pyfunc predicting in a model process (LAKESIDE_SERVE_PREDICT_IN=process) "
                              "beside the one predicting in a thread (issue #19's tail latency, before and after)")
     parser.add_argument("--quiet", action=argparse.BooleanOptionalAction, default=True,
-                        help="also the compiled server with BentoML's access log off (LAKESIDE_SERVE_ACCESS_LOG=false)")
+                        help="also the compiled server with the access log off (LAKESIDE_SERVE_ACCESS_LOG=false)")
     parser.add_argument("--traffic", action=argparse.BooleanOptionalAction, default=True,
                         help="also the traffic split (90/10) and shadow (10%%) servers at --concurrency "
                              "(bench/_traffic_scenarios.py)")

@@ -163,8 +163,8 @@ class ServingSettings:
     """``LAKESIDE_SERVE_SHADOW_FLUSH_S``: how often shadow records are appended to the shadow table (each
     append costs the server CPU; nobody reads them live)."""
     access_log: bool = True
-    """``LAKESIDE_SERVE_ACCESS_LOG``: BentoML's access log and Lakeside's request line (its request
-    id, status and time), each a line per request (default true). Off, a server answers more
+    """``LAKESIDE_SERVE_ACCESS_LOG``: an access line per request (default true): request id, client,
+    method, path, types and lengths in and out, status and time. Off, a server answers more
     small requests on the same cores (bench/serving_throughput.py measures
     both); requests are still counted in ``/metrics`` and recorded in the inference table."""
 

@@ -109,10 +109,10 @@ class Live:
 
 
 def service_config(name: str) -> dict[str, Any]:
-    """The ``@bentoml.service`` settings every Lakeside service shares, read when its module is
-    imported (so a server started with ``LAKESIDE_SERVE_ACCESS_LOG=false`` logs no access line)."""
+    """The ``@bentoml.service`` settings every Lakeside service shares. BentoML's access log is
+    off: the request guard writes the access line, with the request id (:mod:`.guard`)."""
     return {"name": name, "traffic": {"timeout": 60}, "http": {"cors": {"enabled": False}},
-            "logging": {"access": {"enabled": serving().access_log}}}
+            "logging": {"access": {"enabled": False}}}
 
 
 def admin_app() -> FastAPI:

@@ -32,7 +32,8 @@ def test_the_request_line_follows_the_access_log_switch(monkeypatch, caplog, acc
     logged = [r.getMessage() for r in caplog.records if r.name == "bentoml.lakeside.requests"]
     assert len(logged) == lines
     if lines:
-        assert logged[0].startswith("request_id=abc123 POST /predict -> 200 in ")
+        assert logged[0].startswith("request_id=abc123 testclient:50000 POST /predict "
+                                    "(type=application/json,length=2) -> 200 (type=application/json,length=11) in ")
 
 
 def test_a_key_set_while_serving_is_asked_for(monkeypatch):

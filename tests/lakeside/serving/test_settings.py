@@ -52,11 +52,11 @@ def test_bad_values_are_named(clean, monkeypatch, name, value):
         serving()
 
 
-def test_the_access_log_is_on_unless_switched_off_and_every_service_takes_it(clean, monkeypatch):
+def test_the_access_log_is_on_unless_switched_off_and_bentoml_s_own_is_always_off(clean, monkeypatch):
     from lakeside.serving.base import service_config
 
     assert serving().access_log is True
-    assert service_config("lakeside")["logging"] == {"access": {"enabled": True}}
+    assert service_config("lakeside")["logging"] == {"access": {"enabled": False}}
     monkeypatch.setenv("LAKESIDE_SERVE_ACCESS_LOG", "false")
     assert serving().access_log is False
     config = service_config("lakeside_image")
