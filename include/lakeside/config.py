@@ -197,7 +197,7 @@ def serving() -> ServingSettings:
     if target not in DEPLOY_TARGETS:
         raise ValueError(f"LAKESIDE_DEPLOY_TARGET must be one of {DEPLOY_TARGETS}, got {target!r}")
     home = Path(env("LAKESIDE_HOME", ".lakeside")).expanduser().absolute()
-    key_file = env(SERVE_API_KEY_FILE_ENV)
+    api_key, api_key_file = serving_api_key()
     return ServingSettings(
         model=env("LAKESIDE_SERVE_MODEL") or None,
         alias=env("LAKESIDE_SERVE_ALIAS") or "champion",
@@ -210,8 +210,8 @@ def serving() -> ServingSettings:
         port=_env_number("LAKESIDE_SERVE_PORT", 3000, int),
         deploy_target=target,
         bentoml_home=Path(env("BENTOML_HOME") or home / "bentoml").expanduser().absolute(),
-        api_key=env(SERVE_API_KEY_ENV) or None,
-        api_key_file=Path(key_file) if key_file else None,
+        api_key=api_key,
+        api_key_file=api_key_file,
         inference_log=_env_bool("LAKESIDE_SERVE_INFERENCE_LOG", True),
         inference_queue=_env_number("LAKESIDE_SERVE_INFERENCE_QUEUE", 10_000, int),
         inference_flush_s=_env_number("LAKESIDE_SERVE_INFERENCE_FLUSH_S", 2.0),
