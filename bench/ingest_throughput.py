@@ -12,12 +12,18 @@ this one process, with one local Spark session and an empty embedded (delta-rs) 
   file and applies the same rules (typing by kind, missing / unreadable / allowed / range /
   pattern, duplicate keys by record number) in SQL generated from the spec, and delta-rs writes
   silver and quarantine (no bronze, no merge), with ``--baseline-threads`` threads (2);
-- ``first``: the day's first ingest into empty tables (``lakeside.ingest`` extract + transform
-  + load, ``max_rejected_share=1.0``);
+- ``engine first`` / ``engine rerun``: the DuckDB engine (``lakeside.ingest_duckdb``, what the
+  ingest jobs run on the embedded backend): the day into empty tables of its own lake, then the
+  same day again; no JVM;
+- ``first``: the Spark engine's first ingest of the day into empty tables (``lakeside.ingest``
+  extract + transform + load, ``max_rejected_share=1.0``);
 - ``rerun``: the same day again, same files and run id (what an Airflow retry costs).
+
+Afterwards (untimed) the two engines' bronze, silver and quarantine are compared row for row.
 
 Rates are input records per second. The session (JVM) start is timed but not part of any
 rate. The target of issue #10.2 is 100,000 records/s for the first ingest at 1M rows on 2 cores.
+``--skip-spark`` leaves the Spark engine out (the 10M memory run of the DuckDB engine).
 Results: a table on stdout and ``bench/results/ingest_throughput.json``.
 """
 
@@ -53,6 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-baseline", action="store_true", help="leave out the DuckDB baseline")
     parser.add_argument("--baseline-threads", type=int, default=2, help="DuckDB threads (default 2)")
     parser.add_argument("--skip-rerun", action="store_true", help="leave out the rerun of the day")
+    parser.add_argument("--skip-spark", action="store_true", help="leave out the Spark engine")
     return parser.parse_args(argv)
 
 
@@ -97,9 +104,27 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(baseline_dir, ignore_errors=True)
             gc.collect()
 
+        # --- the DuckDB engine (the embedded backend's ingest), before the JVM exists ------
+        from lakeside import ingest_duckdb
+        from lakeside.tables import Lake
+
+        engine_lake = Lake(Path(tempfile.mkdtemp(prefix="lake-duckdb-", dir=workdir)), backend="embedded")
+        with timed("DuckDB engine: first ingest (extract + transform + load)", {"python": None}) as steps["engine"]:
+            engine_first = ingest_duckdb.run(engine_lake, files, spec, args.day, run_id, max_rejected_share=1.0)
+        result["engine"] = describe(engine_first, engine_lake)
+        if not args.skip_rerun:
+            with timed("DuckDB engine: rerun of the same day", {"python": None}) as steps["engine_rerun"]:
+                engine_rerun = ingest_duckdb.run(engine_lake, files, spec, args.day, run_id, max_rejected_share=1.0)
+            result["engine_rerun"] = describe(engine_rerun, engine_lake)
+        gc.collect()
+        if args.skip_spark:
+            result["checks"] = engine_checks(records, result)
+            result["csv"] = {"path": str(csv_path), "records": records, "mib": round(size_mb, 1)}
+            print_and_save(args, records, steps, result)
+            return 0 if all(ok for _, ok, _ in result["checks"]) else 1
+
         # --- Spark session (timed, not part of any rate) ----------------------------------
         from lakeside.spark import get_spark
-        from lakeside.tables import Lake
 
         with timed("Spark session start") as steps["session"]:
             spark = get_spark(f"bench:{NAME}", master=args.master)
@@ -138,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"versions {result['rerun']['versions']}")
 
         spark.stop()
-        result["checks"] = checks(records, result)
+        result["checks"] = checks(records, result) + engine_checks(records, result, same_as=(lake, engine_lake))
         result["csv"] = {"path": str(csv_path), "records": records, "mib": round(size_mb, 1),
                          "generate_seconds": round(gen_seconds, 1)}
         print_and_save(args, records, steps, result)
@@ -228,6 +253,34 @@ def checks(records: int, result: dict) -> list[tuple[str, bool, str]]:
     return out
 
 
+def engine_checks(records: int, result: dict, same_as=None) -> list[tuple[str, bool, str]]:
+    """The DuckDB engine's counts, its rerun, and (given both lakes) the same tables as Spark's."""
+    first, rerun = result["engine"], result.get("engine_rerun")
+    out = [("DuckDB engine: rows_in == records == silver + quarantine",
+            first["rows_in"] == records == first["rows_valid"] + first["rows_rejected"],
+            f"{first['rows_in']:,} = {first['rows_valid']:,} + {first['rows_rejected']:,}")]
+    if rerun is not None:
+        out.append(("DuckDB engine: rerun changes no silver row and adds no version",
+                    (rerun["silver_inserted"], rerun["silver_updated"]) == (0, 0)
+                    and rerun["versions"]["silver"] == first["versions"]["silver"],
+                    f"inserted {rerun['silver_inserted']:,}, updated {rerun['silver_updated']:,}"))
+    if same_as is not None:
+        spark_lake, engine_lake = same_as
+        for layer in ("bronze", "silver", "quarantine"):
+            mine, theirs = (_sorted_rows(lake, f"{layer}.loans") for lake in (engine_lake, spark_lake))
+            same = mine.column_names == theirs.column_names and all(
+                mine.column(c).equals(theirs.column(c)) for c in mine.column_names)  # nullability aside
+            out.append((f"DuckDB engine: {layer} equals the Spark engine's, row for row", same,
+                        f"{mine.num_rows:,} vs {theirs.num_rows:,} rows"))
+    return out
+
+
+def _sorted_rows(lake, name: str):
+    table = lake.table(name).to_arrow()
+    return table.drop_columns(["_run_id"] if "_run_id" in table.column_names else []).sort_by(
+        [("_source_file", "ascending"), ("_row", "ascending")])
+
+
 TARGET_RECORDS_PER_S = 100_000
 
 
@@ -244,18 +297,19 @@ def print_and_save(args, records: int, steps: dict, result: dict) -> None:
     def load(step: str) -> float | None:
         return steps[step].load_before[0] if step in steps and steps[step].load_before else None
 
-    first, rerun = result["first"], result.get("rerun")
+    first, rerun = result.get("first"), result.get("rerun")
     rows = [
         ["DuckDB baseline (c)", records, _s(steps, "duckdb"), rate("duckdb"), cpu("duckdb", "python"), None,
          peak("duckdb", "python"), None, load("duckdb"), "-"],
-        ["Spark session start (JVM)", None, _s(steps, "session"), None, cpu("session", "python"), None,
-         peak("session", "python"), None, load("session"), "-"],
-        ["first ingest (a)", records, _s(steps, "first"), rate("first"), cpu("first", "python"), cpu("first", "jvm"),
-         peak("first", "python"), peak("first", "jvm"), load("first"), _versions(first)],
+        ["DuckDB engine: first ingest", records, _s(steps, "engine"), rate("engine"), cpu("engine", "python"), None,
+         peak("engine", "python"), None, load("engine"), _versions(result["engine"])],
     ]
-    if rerun is not None:
-        rows.append(["rerun, same day (b)", records, _s(steps, "rerun"), rate("rerun"), cpu("rerun", "python"),
-                     cpu("rerun", "jvm"), peak("rerun", "python"), peak("rerun", "jvm"), load("rerun"), _versions(rerun)])
+    if "engine_rerun" in steps:
+        rows.append(["DuckDB engine: rerun, same day", records, _s(steps, "engine_rerun"), rate("engine_rerun"),
+                     cpu("engine_rerun", "python"), None, peak("engine_rerun", "python"), None, load("engine_rerun"),
+                     _versions(result["engine_rerun"])])
+    if first is not None:
+        rows += _spark_rows(steps, records, first, rerun, rate, cpu, peak, load)
     print(flush=True)
     report.table(["step", "records", "wall s", "records/s", "CPU py s", "CPU JVM s", "peak py MiB", "peak JVM MiB",
                   "load", "versions b/q/s"],
@@ -266,18 +320,24 @@ def print_and_save(args, records: int, steps: dict, result: dict) -> None:
               f"{', '.join(busy)}: wall times are stretched; compare CPU seconds.", flush=True)
     cpu_first = (cpu("first", "python") or 0) + (cpu("first", "jvm") or 0)
     ratios = {
-        "first ingest records/s / target 100,000": (rate("first") or 0) / TARGET_RECORDS_PER_S,
-        "first ingest records per CPU s (py + JVM)": records / cpu_first if cpu_first else None,
-        "rerun / first (time)": _ratio(steps, "rerun", "first"),
-        "first ingest / DuckDB baseline (time)": _ratio(steps, "first", "duckdb"),
-        "first ingest / DuckDB baseline (CPU s)": cpu_first / cpu("duckdb", "python")
+        "DuckDB engine first ingest records/s / target 100,000": (rate("engine") or 0) / TARGET_RECORDS_PER_S,
+        "DuckDB engine first ingest / DuckDB baseline (time)": _ratio(steps, "engine", "duckdb"),
+        "DuckDB engine first ingest / Spark first ingest (time)": _ratio(steps, "engine", "first"),
+        "Spark first ingest records/s / target 100,000": (rate("first") or 0) / TARGET_RECORDS_PER_S,
+        "Spark first ingest records per CPU s (py + JVM)": records / cpu_first if cpu_first else None,
+        "Spark rerun / first (time)": _ratio(steps, "rerun", "first"),
+        "Spark first ingest / DuckDB baseline (time)": _ratio(steps, "first", "duckdb"),
+        "Spark first ingest / DuckDB baseline (CPU s)": cpu_first / cpu("duckdb", "python")
         if cpu_first and cpu("duckdb", "python") else None,
     }
     print(flush=True)
     report.table(["ratio", "value"], [[k, v] for k, v in ratios.items()])
     print(flush=True)
-    report.table(["count", "first", "rerun"], [
-        [label, first[key], rerun[key] if rerun else None] for label, key in (
+    runs = [("DuckDB engine first", result["engine"]), ("DuckDB engine rerun", result.get("engine_rerun")),
+            ("Spark first", first), ("Spark rerun", rerun)]
+    runs = [(label, r) for label, r in runs if r is not None]
+    report.table(["count", *[label for label, _ in runs]], [
+        [label, *[r[key] for _, r in runs]] for label, key in (
             ("rows_in", "rows_in"), ("silver (valid)", "rows_valid"), ("quarantine (refused)", "rows_rejected"),
             ("silver inserted", "silver_inserted"), ("silver updated", "silver_updated"))
     ])
@@ -293,6 +353,19 @@ def print_and_save(args, records: int, steps: dict, result: dict) -> None:
         **{k: v for k, v in result.items() if k != "checks"},
         "checks": [{"check": c, "ok": ok, "detail": d} for c, ok, d in result["checks"]],
     })
+
+
+def _spark_rows(steps, records, first, rerun, rate, cpu, peak, load) -> list[list]:
+    rows = [
+        ["Spark session start (JVM)", None, _s(steps, "session"), None, cpu("session", "python"), None,
+         peak("session", "python"), None, load("session"), "-"],
+        ["Spark first ingest (a)", records, _s(steps, "first"), rate("first"), cpu("first", "python"), cpu("first", "jvm"),
+         peak("first", "python"), peak("first", "jvm"), load("first"), _versions(first)],
+    ]
+    if rerun is not None:
+        rows.append(["Spark rerun, same day (b)", records, _s(steps, "rerun"), rate("rerun"), cpu("rerun", "python"),
+                     cpu("rerun", "jvm"), peak("rerun", "python"), peak("rerun", "jvm"), load("rerun"), _versions(rerun)])
+    return rows
 
 
 def _s(steps: dict, step: str) -> float | None:

@@ -6,6 +6,7 @@
         [--generator '{"stores": 2, "items": 5}']
 
 For years of daily data (the public ``train.csv``, 913,000 rows) instead of one DAG run per day.
+The engine follows ``LAKESIDE_INGEST_ENGINE``, as in ``jobs/daily_ingest.py``.
 Without ``--file``, the source's generated history (``history_raw()`` of its dataset module) is
 written to ``$LAKESIDE_HOME/landing/<source>/backfill-<date>/`` first (``--generator``: options of
 that history as JSON, a subset of stores, say). The DAG ``backfill`` runs it. Bronze and quarantine keep
@@ -25,8 +26,6 @@ from pathlib import Path
 from lakeside import ingest
 from lakeside.config import settings
 from lakeside.datasets import ALL_SOURCES, source
-from lakeside.spark import get_spark
-from lakeside.tables import open_lake
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     share = settings().max_rejected_share if args.max_rejected_share is None else args.max_rejected_share
     given = [str(Path(f)) for value in args.files for f in value.split(",") if f.strip()]
     files = given or generated_history(args.source, args.logical_date, args.seed, args.generator)
-    spark = get_spark(f"backfill:{args.source}")
-    report = ingest.run(spark, open_lake(spark), files, spec, args.logical_date, args.run_id, share)
+    report = ingest.run_configured(files, spec, args.logical_date, args.run_id, share, f"backfill:{args.source}")
     print(report.to_json())
     return 0
 

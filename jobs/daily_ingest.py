@@ -7,6 +7,10 @@ Extract reads the day's files under ``$LAKESIDE_HOME/landing/<source>/<date>/`` 
 transform types and validates them; load replaces the day in bronze and quarantine and merges
 silver on the source's key. Exits non-zero, with silver untouched, when the refused share
 passes ``--max-rejected-share`` (default ``LAKESIDE_MAX_REJECTED_SHARE``, 0.05).
+
+The engine is ``LAKESIDE_INGEST_ENGINE`` (``lakeside.ingest.engine``): on the embedded backend,
+DuckDB in this process (no Spark session is started); on ``spark-delta``, Spark. Both write
+the same tables.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ import sys
 from lakeside import ingest, landing
 from lakeside.config import settings
 from lakeside.datasets import ALL_SOURCES, source
-from lakeside.spark import get_spark
-from lakeside.tables import open_lake
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,10 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     spec = source(args.source).SPEC
     share = settings().max_rejected_share if args.max_rejected_share is None else args.max_rejected_share
-    spark = get_spark(f"daily_ingest:{args.source}")
     files = args.files or landing.ensure_landing(args.source, args.logical_date)
-
-    report = ingest.run(spark, open_lake(spark), files, spec, args.logical_date, args.run_id, share)
+    report = ingest.run_configured(files, spec, args.logical_date, args.run_id, share, f"daily_ingest:{args.source}")
     print(report.to_json())
     return 0
 

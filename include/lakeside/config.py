@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TABLE_BACKENDS = ("auto", "embedded", "spark-delta")
+INGEST_ENGINES = ("auto", "spark", "duckdb")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class Settings:
     """A folder of gate threshold files overriding the packaged ``lakeside/gates/``."""
     model_prefix: str = ""
     """Prepended to every use case's registered model name (a namespace in a shared registry)."""
+    ingest_engine: str = "auto"
+    """``LAKESIDE_INGEST_ENGINE``: what runs the ingest jobs: ``spark``, ``duckdb`` (one machine,
+    no JVM) or ``auto``: DuckDB where the lake is the embedded backend, Spark where it is
+    ``spark-delta`` (see :func:`lakeside.ingest.engine`)."""
 
     @property
     def lake_root(self) -> Path:
@@ -81,6 +86,9 @@ def settings() -> Settings:
     backend = os.environ.get("LAKESIDE_TABLE_BACKEND", "auto")
     if backend not in TABLE_BACKENDS:
         raise ValueError(f"LAKESIDE_TABLE_BACKEND must be one of {TABLE_BACKENDS}, got {backend!r}")
+    engine = os.environ.get("LAKESIDE_INGEST_ENGINE", "") or "auto"
+    if engine not in INGEST_ENGINES:
+        raise ValueError(f"LAKESIDE_INGEST_ENGINE must be one of {INGEST_ENGINES}, got {engine!r}")
     share = _env_float("LAKESIDE_MAX_REJECTED_SHARE", 0.05)
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"LAKESIDE_MAX_REJECTED_SHARE must be between 0 and 1, got {share}")
@@ -98,6 +106,7 @@ def settings() -> Settings:
         mlflow_backend_store_uri=os.environ.get("LAKESIDE_MLFLOW_BACKEND_STORE_URI") or None,
         gates_dir=os.environ.get("LAKESIDE_GATES_DIR") or None,
         model_prefix=os.environ.get("LAKESIDE_MODEL_PREFIX", ""),
+        ingest_engine=engine,
     )
 
 

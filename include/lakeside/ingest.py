@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 RAW_EXTRAS = ("_raw_line", "_missing_columns")
 SUMMARY_REASON = "summary line of the export (totals), not a record"
+MALFORMED_REASON = "malformed CSV record (wrong number of fields or unbalanced quotes)"
 CORRUPT = "_corrupt_record"
 
 
@@ -118,7 +119,8 @@ def read_raw_file(spark: SparkSession, path: str, spec: SourceSpec) -> DataFrame
     (``Column.file_name``) and named by the spec's table names. ``_row`` is the number of the record's first line
     counted from the first line after the header: the record number, unless earlier records
     span several lines or blank lines come between them; stable for a given file.
-    Notice lines before the header (old Lending Club exports) are skipped and logged.
+    Notice lines before the header (old Lending Club exports) are skipped and logged. A quote
+    inside a quoted field is written twice (RFC 4180), as pandas and spreadsheets write it.
     """
     lines = _numbered_lines(spark, path)
     layout = _FileLayout.scan(lines, path, spec)
@@ -129,7 +131,7 @@ def read_raw_file(spark: SparkSession, path: str, spec: SourceSpec) -> DataFrame
     numbered = lines.select(layout.line_number().alias("_line"), "value").filter(F.col("_line") > layout.header_line)
     records = _records(numbered, layout.multi_line_records(spark))
     ddl = ", ".join(f"`{name.replace('`', '``')}` STRING" for name in [*layout.header, CORRUPT])
-    fields = F.from_csv("value", ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    fields = F.from_csv("value", ddl, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT, "escape": '"'})
     parsed = records.filter(F.trim("value") != "").select(fields.alias("r"), "_line")
     return parsed.select(
         *[(F.col("r").getField(c.file_name) if c.file_name in layout.header else F.lit(None).cast("string"))
@@ -181,7 +183,7 @@ class _FileLayout:
             odd.extend(total + position + 1 for position in row["odd"])
             total += row["lines"]
         splits = [offsets.get(i, 0) for i in range(max(offsets) + 1)]
-        header_line, header = _find_header([r["value"] for r in lines.limit(_MAX_PREAMBLE + 1).collect()], spec, path)
+        header_line, header = find_header([r["value"] for r in lines.limit(_MAX_PREAMBLE + 1).collect()], spec, path)
         return cls(path, splits, [n for n in odd if n > header_line], header, header_line)
 
     def line_number(self) -> SparkColumn:
@@ -205,7 +207,7 @@ class _FileLayout:
 _MAX_PREAMBLE = 5  # notice lines allowed before the header
 
 
-def _find_header(first_lines: list[str], spec: SourceSpec, path: str) -> tuple[int, list[str]]:
+def find_header(first_lines: list[str], spec: SourceSpec, path: str) -> tuple[int, list[str]]:
     """(line number, column names) of the header: the first line naming the spec's key columns
     within the first lines, else the first line."""
     parsed = [[(v or "").strip().lstrip("\ufeff") for v in next(csv.reader([line]), [])] for line in first_lines]
@@ -276,7 +278,7 @@ def judge(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     typed = [f"{_typed(c)} AS {quoted(_typed_name(c.name))}" for c in spec.columns]
     with_types = bronze.selectExpr("*", *typed)
     column_errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
-    malformed = string("malformed CSV record (wrong number of fields or unbalanced quotes)")
+    malformed = string(MALFORMED_REASON)
     summary = (f"_raw_line IS NOT NULL AND _raw_line RLIKE {string(spec.summary_lines)}"
                if spec.summary_lines else "false")
     # The array of reasons is only built where one applies: ``filter`` with a lambda is
@@ -432,44 +434,84 @@ def run(spark: SparkSession, lake: Lake, files: list[str], spec: SourceSpec, day
     return load(lake, batch, spec, day, run_id, files, max_rejected_share)
 
 
+def engine() -> str:
+    """``spark`` or ``duckdb``: ``LAKESIDE_INGEST_ENGINE``, where ``auto`` means DuckDB when the
+    lake is the embedded backend (``embedded``, or ``auto`` without Delta's Spark connector) and
+    Spark when it is ``spark-delta``. Both engines keep the same contract (lakeside.ingest_duckdb)."""
+    from lakeside.config import settings
+    from lakeside.spark import delta_conf
+
+    config = settings()
+    if config.ingest_engine != "auto":
+        return config.ingest_engine
+    embedded = config.table_backend == "embedded" or (config.table_backend == "auto" and not delta_conf())
+    return "duckdb" if embedded else "spark"
+
+
+def run_configured(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: str,
+                   max_rejected_share: float, app_name: str) -> IngestReport:
+    """:func:`run` on the engine :func:`engine` picks, into the configured lake: what the ingest
+    jobs run. The DuckDB engine starts no Spark session unless the lake needs one."""
+    from lakeside.config import settings
+    from lakeside.spark import get_spark
+    from lakeside.tables import open_lake
+
+    if engine() == "duckdb":
+        from lakeside import ingest_duckdb
+
+        spark = None if settings().table_backend != "spark-delta" else get_spark(app_name)
+        return ingest_duckdb.run(open_lake(spark), files, spec, day, run_id, max_rejected_share)
+    spark = get_spark(app_name)
+    return run(spark, open_lake(spark), files, spec, day, run_id, max_rejected_share)
+
+
 # --- load ------------------------------------------------------------------------------------
 
 def load(lake: Lake, batch: Batch, spec: SourceSpec, day: dt.date | str, run_id: str,
          files: list[str], max_rejected_share: float) -> IngestReport:
     """Write bronze and quarantine for the day, then merge silver unless too much was refused."""
-    day = as_date(day)
     cached = [batch.judged.persist(), batch.repeated.persist()]
-    bronze, silver, quarantine = batch.bronze, batch.silver, batch.quarantine
     try:
         counts = _counts(batch.parsed)
-        report = IngestReport(
-            source=spec.name, logical_date=day.isoformat(), run_id=run_id, files=files,
-            rows_in=counts["rows"], rows_valid=counts["rows"] - counts["refused"],
-            rows_rejected=counts["refused"], rows_summary=counts["summary"],
-            reasons=_reason_counts(quarantine) if counts["refused"] else {},
-        )
-        commit = {"run_id": run_id, "logical_date": day.isoformat(), "source": spec.name}
-        this_day = f"_ingest_date = '{day.isoformat()}'"
-        tables = {layer: lake.table(f"{layer}.{spec.name}") for layer in ("bronze", "quarantine", "silver")}
-        tables["bronze"].replace_where(this_day, bronze, partition_by=["_ingest_date"], metadata=commit)
-        tables["quarantine"].replace_where(this_day, quarantine, partition_by=["_ingest_date"], metadata=commit)
-        if report.rejected_share > max_rejected_share:
-            raise RejectedShareExceeded(
-                f"{spec.name} {day}: {report.rows_rejected - report.rows_summary} of "
-                f"{report.rows_in - report.rows_summary} rows refused "
-                f"({report.rejected_share:.1%} > {max_rejected_share:.1%}); silver left unchanged; "
-                f"see table quarantine.{spec.name}. Reasons: {json.dumps(report.reasons)}"
-            )
-        merged = tables["silver"].merge(
-            silver, keys=list(spec.key), partition_by=list(spec.partition_by),
-            newer_by="_ingest_date", metadata=commit,
-        )
-        report.silver_inserted, report.silver_updated = merged["inserted"], merged["updated"]
-        report.versions = {layer: t.version() for layer, t in tables.items()}
-        return report
+        reasons = _reason_counts(batch.quarantine) if counts["refused"] else {}
+        return write_day(lake, spec, as_date(day), run_id, files, batch.bronze, batch.quarantine, batch.silver,
+                         reasons=reasons, max_rejected_share=max_rejected_share, **counts)
     finally:
         for frame in cached:
             frame.unpersist()
+
+
+def write_day(lake: Lake, spec: SourceSpec, day: dt.date, run_id: str, files: list[str],
+              bronze, quarantine, silver, *, rows: int, refused: int, summary: int,
+              reasons: dict[str, int], max_rejected_share: float) -> IngestReport:
+    """Replace the day in bronze and quarantine, then merge silver unless too much was refused.
+
+    The three frames are Spark DataFrames or Arrow tables (either engine); ``rows``, ``refused``
+    and ``summary`` count the day's records, the refused ones and the summary lines among them.
+    """
+    report = IngestReport(
+        source=spec.name, logical_date=day.isoformat(), run_id=run_id, files=files,
+        rows_in=rows, rows_valid=rows - refused, rows_rejected=refused, rows_summary=summary, reasons=reasons,
+    )
+    commit = {"run_id": run_id, "logical_date": day.isoformat(), "source": spec.name}
+    this_day = f"_ingest_date = '{day.isoformat()}'"
+    tables = {layer: lake.table(f"{layer}.{spec.name}") for layer in ("bronze", "quarantine", "silver")}
+    tables["bronze"].replace_where(this_day, bronze, partition_by=["_ingest_date"], metadata=commit)
+    tables["quarantine"].replace_where(this_day, quarantine, partition_by=["_ingest_date"], metadata=commit)
+    if report.rejected_share > max_rejected_share:
+        raise RejectedShareExceeded(
+            f"{spec.name} {day}: {report.rows_rejected - report.rows_summary} of "
+            f"{report.rows_in - report.rows_summary} rows refused "
+            f"({report.rejected_share:.1%} > {max_rejected_share:.1%}); silver left unchanged; "
+            f"see table quarantine.{spec.name}. Reasons: {json.dumps(report.reasons)}"
+        )
+    merged = tables["silver"].merge(
+        silver, keys=list(spec.key), partition_by=list(spec.partition_by),
+        newer_by="_ingest_date", metadata=commit,
+    )
+    report.silver_inserted, report.silver_updated = merged["inserted"], merged["updated"]
+    report.versions = {layer: t.version() for layer, t in tables.items()}
+    return report
 
 
 def _counts(parsed: DataFrame) -> dict[str, int]:

@@ -34,7 +34,7 @@ def write_archive(archive: Path, source: str) -> None:
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(f".{archive.name}.{os.getpid()}")
     with tempfile.TemporaryDirectory(prefix="lakeside-spark-classes-") as home:
-        env = {**os.environ, "LAKESIDE_HOME": home, "LAKESIDE_TABLE_BACKEND": "embedded",
+        env = {**os.environ, "LAKESIDE_HOME": home, "LAKESIDE_TABLE_BACKEND": "embedded", "LAKESIDE_INGEST_ENGINE": "spark",
                "LAKESIDE_GENERATE_MISSING_LANDING": "true", "PYSPARK_PYTHON": sys.executable}
         command = [str(spark_home() / "bin" / "spark-submit"), "--master", "local[*]", "--conf", "spark.ui.enabled=false",
                    "--driver-java-options", f'"-XX:ArchiveClassesAtExit={partial}"',

@@ -1,0 +1,344 @@
+"""Daily ingest on one machine: the same contract as :mod:`lakeside.ingest`, run by DuckDB.
+
+The embedded backend keeps its tables with delta-rs on one machine, so its ingest has no need
+for a JVM: a fresh Spark session spends more CPU compiling its own code than judging a day of
+records. This engine reads the files with numpy and Python's ``csv`` module, types and judges
+the records in SQL generated from the same :class:`SourceSpec`, and writes the same tables
+through :func:`lakeside.ingest.write_day`. The contract suite (``tests/lakeside/test_ingest_duckdb.py``)
+runs both engines over the same files and asserts the same bronze, silver and quarantine.
+
+What a record is follows the Spark engine exactly: lines end at ``\\n``, ``\\r\\n`` or ``\\r``;
+a line with an odd number of quote characters opens a quoted line break and the next such line
+closes it; blank lines between records are skipped; ``_row`` is the record's first line counted
+from the line after the header. Fields are read as RFC 4180 (doubled quotes inside quotes); a
+record whose field count differs from the header's is malformed and keeps its text.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakeside.datasets._spec import NULL_TOKENS, Column, RowCheck, SourceSpec
+from lakeside.ingest import (
+    MALFORMED_REASON, SUMMARY_REASON, EmptyLandingError, IngestReport, find_header, write_day,
+)
+from lakeside.landing import as_date
+from lakeside.tables import Lake
+
+_MAX_PREAMBLE = 5
+_NEWLINE, _CARRIAGE_RETURN, _QUOTE, _SPACE = 10, 13, 34, 32
+
+
+@dataclass
+class LocalBatch:
+    """One day's records judged: the three tables as Arrow, and the counts the report needs."""
+
+    bronze: pa.Table
+    silver: pa.Table
+    quarantine: pa.Table
+    rows: int
+    refused: int
+    summary: int
+    reasons: dict[str, int]
+
+
+def run(lake: Lake, files: list[str], spec: SourceSpec, day: dt.date | str, run_id: str,
+        max_rejected_share: float) -> IngestReport:
+    """Read ``files``, judge them, write the day: what the Spark engine's ``ingest.run`` does."""
+    batch = transform(files, spec, day, run_id)
+    return write_day(lake, spec, as_date(day), run_id, files, batch.bronze, batch.quarantine, batch.silver,
+                     rows=batch.rows, refused=batch.refused, summary=batch.summary, reasons=batch.reasons,
+                     max_rejected_share=max_rejected_share)
+
+
+def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: str) -> LocalBatch:
+    import duckdb
+
+    if not files:
+        raise FileNotFoundError(f"no raw {spec.name} files given")
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'").fetchall()
+        selects = []
+        for i, path in enumerate(files):
+            raw = read_raw_file(path, spec)
+            con.register(f"records_{i}", raw.records)
+            selects.append(raw.select_sql(f"records_{i}", spec))
+        con.execute("CREATE TEMP VIEW raw AS " + " UNION ALL ".join(selects)).fetchall()
+        con.execute(f"CREATE TEMP TABLE judged AS {_judged_sql(spec, as_date(day), run_id)}").fetchall()
+        con.execute(f"CREATE TEMP TABLE parsed AS {_flag_duplicates_sql(spec)}").fetchall()
+        rows, refused, summary = con.execute(
+            "SELECT count(*), count(*) FILTER (len(_errors) > 0), "
+            f"count(*) FILTER (list_contains(_errors, {_lit(SUMMARY_REASON)})) FROM parsed").fetchall()[0]
+        texts = ", ".join(_ident(c) for c in spec.column_names)
+        meta = "_ingest_date, _source_file, _row"
+        bronze = con.sql(f"SELECT {texts}, _raw_line, _missing_columns, {meta}, _run_id FROM parsed "
+                             "ORDER BY _source_file, _row").to_arrow_table()
+        silver = con.sql(
+            "SELECT " + ", ".join(f"{_ident(_typed_name(c))} AS {_ident(c)}" for c in spec.column_names)
+            + f", {meta} FROM parsed WHERE len(_errors) = 0 ORDER BY _source_file, _row").to_arrow_table()
+        quarantine = con.sql(
+            f"SELECT {texts}, _raw_line, array_to_string(_errors, '; ') AS _reason, {meta}, _run_id "
+            "FROM parsed WHERE len(_errors) > 0 ORDER BY _source_file, _row").to_arrow_table()
+        return LocalBatch(bronze, silver, quarantine, rows, refused, summary,
+                          _reason_counts(con) if refused else {})
+    finally:
+        con.close()
+
+
+# --- extract ---------------------------------------------------------------------------------
+
+@dataclass
+class RawFile:
+    """One file's records: ``value`` (the text), ``_fields`` and ``_row``, and its header."""
+
+    path: str
+    records: pa.Table
+    header: list[str]
+    missing: list[str]  # the spec's columns the header does not name
+
+    def select_sql(self, table: str, spec: SourceSpec) -> str:
+        """The spec's columns of the file's records as text, as the Spark engine reads them."""
+        position = {name: i + 1 for i, name in enumerate(self.header)}
+        cells = [(f"nullif(_fields[{position[c.file_name]}], '')" if c.file_name in position else "NULL::VARCHAR")
+                 + f" AS {_ident(c.name)}" for c in spec.columns]
+        missing = _lit(",".join(self.missing)) if self.missing else "NULL::VARCHAR"
+        return (f"SELECT {', '.join(cells)}, CASE WHEN len(_fields) <> {len(self.header)} THEN value END AS _raw_line, "
+                f"{missing} AS _missing_columns, {_lit(self.path)} AS _source_file, _row FROM {table}")
+
+
+def read_raw_file(path: str, spec: SourceSpec) -> RawFile:
+    """The records of one CSV file, split into fields (see the module's docstring)."""
+    records, header, missing = _records(path, spec)
+    values = records.column("value").combine_chunks()
+    return RawFile(path, records.append_column("_fields", _fields(values)), header, missing)
+
+
+def _fields(values: pa.Array) -> pa.Array:
+    """Each record's fields: split at commas where it has no quote, else read by ``csv``."""
+    plain = pc.split_pattern(values, ",")
+    quoted = pc.match_substring(values, '"').to_numpy(zero_copy_only=False)
+    if not quoted.any():
+        return plain
+    positions, rest = np.flatnonzero(quoted), np.flatnonzero(~quoted)
+    parsed = pa.array([_csv_fields(v) for v in values.take(positions).to_pylist()], plain.type)
+    combined = pa.concat_arrays([plain.take(rest), parsed])
+    return combined.take(np.argsort(np.concatenate([rest, positions]), kind="stable"))
+
+
+def _csv_fields(record: str) -> list[str]:
+    try:
+        return next(csv.reader([record], strict=False), [])
+    except csv.Error:  # a NUL byte, or a field past the module's size limit: keep the text whole
+        return [record]
+
+
+def _records(path: str, spec: SourceSpec) -> tuple[pa.Table, list[str], list[str]]:
+    """(``value``, ``_row``) per record, the header's names and the spec's columns it misses."""
+    data = _normalised_line_ends(np.fromfile(path, dtype=np.uint8))
+    if len(data) == 0:
+        raise EmptyLandingError(f"{path} is empty: expected a header line naming the columns")
+    ends = np.flatnonzero(data == _NEWLINE)
+    if len(ends) == 0 or ends[-1] != len(data) - 1:
+        ends = np.append(ends, len(data))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    first_lines = [bytes(data[s:e]).decode("utf-8", errors="replace") for s, e in
+                   zip(starts[:_MAX_PREAMBLE + 1], ends[:_MAX_PREAMBLE + 1])]
+    header_line, header = find_header(first_lines, spec, path)
+    missing = [c.name for c in spec.columns if c.file_name not in header]
+    starts, ends = starts[header_line:], ends[header_line:]
+
+    quotes = np.flatnonzero(data == _QUOTE)
+    odd = np.flatnonzero((np.searchsorted(quotes, ends) - np.searchsorted(quotes, starts)) % 2 == 1)
+    opening, closing = odd[0::2][: len(odd) // 2], odd[1::2]
+    inside = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.add.at(inside, opening + 1, 1)
+    np.add.at(inside, closing + 1, -1)
+    continuation = np.cumsum(inside[:-1]) > 0  # lines after a record's first line, up to its last
+    record_ends = ends.copy()
+    record_ends[opening] = ends[closing]
+    keep = ~continuation & ~_blank(data, starts, ends)
+    first, record_starts, record_ends = np.flatnonzero(keep), starts[keep], record_ends[keep]
+    values = _strings(data, record_starts, record_ends)
+    rows = pa.array(first + 1, pa.int64())
+    return pa.table({"value": values, "_row": rows}), header, missing
+
+
+def _normalised_line_ends(data: np.ndarray) -> np.ndarray:
+    """``\\r\\n`` and a lone ``\\r`` as ``\\n``: the line ends Spark's text reader knows."""
+    returns = np.flatnonzero(data == _CARRIAGE_RETURN)
+    if len(returns) == 0:
+        return data
+    before_newline = returns[(returns + 1 < len(data)) & (data[np.minimum(returns + 1, len(data) - 1)] == _NEWLINE)]
+    data = np.delete(data, before_newline)
+    data[data == _CARRIAGE_RETURN] = _NEWLINE
+    return data
+
+
+def _blank(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Lines of spaces only (or empty), which Spark's ``trim`` makes empty."""
+    blank = ends == starts
+    candidates = np.flatnonzero(~blank & (data[np.minimum(starts, len(data) - 1)] == _SPACE))
+    for i in candidates:
+        blank[i] = not bytes(data[starts[i]:ends[i]]).strip(b" ")
+    return blank
+
+
+def _strings(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """The byte ranges as one Arrow string array (UTF-8; invalid bytes replaced as Spark does)."""
+    lengths = ends - starts
+    mark = np.zeros(len(data) + 1, dtype=np.int8)
+    mark[starts] += 1
+    mark[ends] -= 1
+    body = data[np.cumsum(mark[:-1], dtype=np.int8).astype(bool)]
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    strings = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(body))
+    try:
+        strings.validate(full=True)
+    except pa.ArrowInvalid:
+        strings = pa.array([bytes(body[a:b]).decode("utf-8", errors="replace")
+                            for a, b in zip(offsets[:-1], offsets[1:])], pa.large_string())
+    return strings.cast(pa.string())
+
+
+# --- transform (DuckDB SQL from the spec) ----------------------------------------------------
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _typed_name(name: str) -> str:
+    return f"__typed_{name}"
+
+
+def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str) -> str:
+    typed = ", ".join(f"{_typed(c)} AS {_ident(_typed_name(c.name))}" for c in spec.columns)
+    errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
+    summary = (f"_raw_line IS NOT NULL AND regexp_matches(_raw_line, {_lit(spec.summary_lines)})"
+               if spec.summary_lines else "false")
+    refused = " OR ".join(f"({e}) IS NOT NULL" for e in errors) or "false"
+    judged = (f"CASE WHEN {summary} THEN [{_lit(SUMMARY_REASON)}] "
+              f"WHEN _raw_line IS NOT NULL THEN [{_lit(MALFORMED_REASON)}] "
+              f"WHEN {refused} THEN list_filter([{', '.join(errors)}], lambda e: e IS NOT NULL) "
+              "ELSE []::VARCHAR[] END")
+    return (f"SELECT *, {judged} AS _errors FROM (SELECT *, DATE '{day.isoformat()}' AS _ingest_date, "
+            f"{_lit(run_id)} AS _run_id, {typed} FROM raw)")
+
+
+def _flag_duplicates_sql(spec: SourceSpec) -> str:
+    """The first valid record of a key (by file, then row) wins; later ones name its row."""
+    keys = [_ident(_typed_name(k)) for k in spec.key]
+    same = " AND ".join(f"j.{k} = r.{k}" for k in keys)
+    message = _lit(f"duplicate key ({', '.join(spec.key)}): row ") + " || r.first_row || " + _lit(" already has it")
+    return f"""
+        WITH repeated AS (
+            SELECT {', '.join(keys)}, arg_min(_source_file, (_source_file, _row)) AS first_file,
+                   arg_min(_row, (_source_file, _row)) AS first_row
+            FROM judged WHERE len(_errors) = 0 GROUP BY ALL HAVING count(*) > 1)
+        SELECT j.* REPLACE (CASE WHEN len(j._errors) = 0 AND r.first_row IS NOT NULL
+                                      AND (j._source_file, j._row) <> (r.first_file, r.first_row)
+                                 THEN [{message}] ELSE j._errors END AS _errors)
+        FROM judged j LEFT JOIN repeated r ON {same}"""
+
+
+def _text(column: Column) -> str:
+    trimmed = f"trim({_ident(column.name)})"
+    tokens = ", ".join(_lit(t) for t in NULL_TOKENS)
+    return f"(CASE WHEN {trimmed} IN ({tokens}) THEN NULL ELSE {trimmed} END)"
+
+
+_INTEGER = r"^[+-]?\d{1,19}$"
+_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?$"
+_ISO_DATE = r"^(\d{4})(-(\d{1,2})(-(\d{1,2}))?)?([T ].*)?$"
+_YEARS = r"^(\d+)\+?\s*(years?)?$"
+_UNDER_A_YEAR = r"^<\s*1\s*years?$"
+
+
+def _typed(column: Column) -> str:
+    """The column's silver value, read as the Spark engine reads it (see ``lakeside.ingest._typed``)."""
+    text, kind = _text(column), column.kind
+    if kind == "string":
+        return text
+    if kind in ("int", "long"):
+        return f"(CASE WHEN regexp_matches({text}, {_lit(_INTEGER)}) THEN TRY_CAST({text} AS {'INTEGER' if kind == 'int' else 'BIGINT'}) END)"
+    if kind in ("double", "percent"):
+        digits = f"regexp_replace({text}, '%$', '')" if kind == "percent" else text
+        number = f"TRY_CAST(regexp_replace({digits}, '[dDfF]$', '') AS DOUBLE)"
+        return f"(CASE WHEN regexp_matches({digits}, {_lit(_DECIMAL)}) AND NOT isinf({number}) THEN {number} END)"
+    if kind == "date":
+        return _date(text)
+    if kind == "timestamp":
+        return (f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), "
+                f"CASE WHEN NOT contains({text}, ':') THEN CAST({_date(text)} AS TIMESTAMPTZ) END)")
+    if kind == "month_year":
+        return f"(CASE WHEN regexp_matches({text}, '^[A-Za-z]{{3}}-\\d{{4}}$') THEN CAST(try_strptime({text}, '%b-%Y') AS DATE) END)"
+    if kind == "emp_length":
+        years = f"regexp_extract({text}, {_lit(_YEARS)}, 1)"
+        return (f"(CASE WHEN regexp_matches({text}, {_lit(_UNDER_A_YEAR)}) THEN 0 "
+                f"WHEN {years} <> '' THEN TRY_CAST({years} AS INTEGER) END)")
+    raise ValueError(f"no parser for kind {kind!r}")
+
+
+def _date(text: str) -> str:
+    """ISO dates as Spark reads them: "2015-04-01", "2015-4-1", "2015-04", "2015", or a timestamp's date."""
+    part = f"regexp_extract({text}, {_lit(_ISO_DATE)}, "
+    month, day = f"coalesce(nullif({part}3), ''), '1')", f"coalesce(nullif({part}5), ''), '1')"
+    return (f"(CASE WHEN regexp_matches({text}, {_lit(_ISO_DATE)}) THEN "
+            f"TRY_CAST({part}1) || '-' || lpad({month}, 2, '0') || '-' || lpad({day}, 2, '0') AS DATE) END)")
+
+
+def _column_errors(column: Column) -> list[str]:
+    """The column's reasons to refuse a record, each null where it does not apply."""
+    name, text, value = column.name, _text(column), _ident(_typed_name(column.name))
+    absent = f"contains(',' || coalesce(_missing_columns, '') || ',', {_lit(f',{name},')})"
+
+    def quoting(before: str, after: str) -> str:
+        return f"{_lit(before)} || {text} || {_lit(after)}"
+
+    checks = []
+    if column.required:
+        checks += [(absent, _lit(f"`{name}`: column missing from file")),
+                   (f"NOT {absent} AND {text} IS NULL", _lit(f"`{name}`: missing value"))]
+    if column.kind != "string":
+        checks.append((f"{text} IS NOT NULL AND {value} IS NULL", quoting(f"`{name}`: cannot read '", f"' as {column.kind}")))
+    if column.allowed:
+        allowed = ", ".join(_lit(a) for a in column.allowed)
+        checks.append((f"{value} IS NOT NULL AND NOT {value} IN ({allowed})",
+                       quoting(f"`{name}`: '", f"' is not one of {', '.join(column.allowed)}")))
+    if column.min is not None or column.max is not None:
+        bounds = [f"{value} < {column.min!r}" if column.min is not None else None,
+                  f"{value} > {column.max!r}" if column.max is not None else None]
+        checks.append((f"{value} IS NOT NULL AND ({' OR '.join(b for b in bounds if b)})",
+                       quoting(f"`{name}`: ", f" is out of range [{column.min}, {column.max}]")))
+    if column.pattern:
+        checks.append((f"{value} IS NOT NULL AND NOT regexp_matches(CAST({value} AS VARCHAR), {_lit(column.pattern)})",
+                       quoting(f"`{name}`: '", f"' does not match {column.pattern}")))
+    return [f"CASE WHEN {condition} THEN {message} END" for condition, message in checks]
+
+
+def _row_check_error(check: RowCheck) -> str:
+    condition = check.refuse_when.format(**{c: _ident(_typed_name(c)) for c in check.columns()})
+    return f"CASE WHEN coalesce({condition}, false) THEN {_lit(check.reason)} END"
+
+
+def _reason_counts(con, top: int = 20) -> dict[str, int]:
+    """Refusals per reason, the value quoted in it replaced by '...' (as the Spark engine counts)."""
+    reason = "reason"
+    for pattern, replacement in ((r"'[^']*'", "'...'"), (r": \S+ is out of range", ": ... is out of range"),
+                                 (r"row \d+", "row ...")):
+        reason = f"regexp_replace({reason}, {_lit(pattern)}, {_lit(replacement)}, 'g')"
+    rows = con.execute(
+        f"SELECT {reason} AS reason, count(*) AS n FROM (SELECT unnest(string_split(array_to_string(_errors, '; '), '; '))"
+        " AS reason FROM parsed WHERE len(_errors) > 0) "
+        f"GROUP BY 1 ORDER BY n DESC, reason LIMIT {top}").fetchall()
+    return {r: int(n) for r, n in rows}
