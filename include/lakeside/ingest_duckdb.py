@@ -221,7 +221,14 @@ def _typed_name(name: str) -> str:
     return f"__typed_{name}"
 
 
+def _text_name(name: str) -> str:
+    return f"__text_{name}"
+
+
 def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str) -> str:
+    """Every record typed and judged on its own, in three projections: each cell's text, its
+    typed value, then the reasons (each a column reference, so no cell is read twice)."""
+    texts = ", ".join(f"{_text_of(c)} AS {_ident(_text_name(c.name))}" for c in spec.columns)
     typed = ", ".join(f"{_typed(c)} AS {_ident(_typed_name(c.name))}" for c in spec.columns)
     errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
     summary = (f"_raw_line IS NOT NULL AND regexp_matches(_raw_line, {_lit(spec.summary_lines)})"
@@ -231,34 +238,40 @@ def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str) -> str:
               f"WHEN _raw_line IS NOT NULL THEN [{_lit(MALFORMED_REASON)}] "
               f"WHEN {refused} THEN list_filter([{', '.join(errors)}], lambda e: e IS NOT NULL) "
               "ELSE []::VARCHAR[] END")
-    return (f"SELECT *, {judged} AS _errors FROM (SELECT *, DATE '{day.isoformat()}' AS _ingest_date, "
-            f"{_lit(run_id)} AS _run_id, {typed} FROM raw)")
+    return (f"SELECT *, {judged} AS _errors FROM (SELECT *, {typed} FROM ("
+            f"SELECT *, DATE '{day.isoformat()}' AS _ingest_date, {_lit(run_id)} AS _run_id, {texts} FROM raw))")
 
 
 def _flag_duplicates_sql(spec: SourceSpec) -> str:
     """The first valid record of a key (by file, then row) wins; later ones name its row."""
     keys = [_ident(_typed_name(k)) for k in spec.key]
-    same = " AND ".join(f"j.{k} = r.{k}" for k in keys)
-    message = _lit(f"duplicate key ({', '.join(spec.key)}): row ") + " || r.first_row || " + _lit(" already has it")
+    same = " AND ".join(f"j.{k} = f.{k}" for k in keys)
+    message = _lit(f"duplicate key ({', '.join(spec.key)}): row ") + " || f.first[2] || " + _lit(" already has it")
     return f"""
         WITH repeated AS (
-            SELECT {', '.join(keys)}, arg_min(_source_file, (_source_file, _row)) AS first_file,
-                   arg_min(_row, (_source_file, _row)) AS first_row
-            FROM judged WHERE len(_errors) = 0 GROUP BY ALL HAVING count(*) > 1)
-        SELECT j.* REPLACE (CASE WHEN len(j._errors) = 0 AND r.first_row IS NOT NULL
-                                      AND (j._source_file, j._row) <> (r.first_file, r.first_row)
+            SELECT {', '.join(keys)} FROM judged WHERE len(_errors) = 0 GROUP BY ALL HAVING count(*) > 1),
+        firsts AS (
+            SELECT {', '.join(keys)}, min((_source_file, _row)) AS first
+            FROM judged SEMI JOIN repeated USING ({', '.join(keys)}) WHERE len(_errors) = 0 GROUP BY ALL)
+        SELECT j.* REPLACE (CASE WHEN len(j._errors) = 0 AND f.first IS NOT NULL
+                                      AND (j._source_file, j._row) <> f.first
                                  THEN [{message}] ELSE j._errors END AS _errors)
-        FROM judged j LEFT JOIN repeated r ON {same}"""
+        FROM judged j LEFT JOIN firsts f ON {same}"""
 
 
 def _text(column: Column) -> str:
+    """The cell's text (see :func:`_text_of`), computed once per record."""
+    return _ident(_text_name(column.name))
+
+
+def _text_of(column: Column) -> str:
+    """The cell's text, trimmed; null for the :data:`NULL_TOKENS`."""
     trimmed = f"trim({_ident(column.name)})"
     tokens = ", ".join(_lit(t) for t in NULL_TOKENS)
     return f"(CASE WHEN {trimmed} IN ({tokens}) THEN NULL ELSE {trimmed} END)"
 
 
 _INTEGER = r"^[+-]?\d{1,19}$"
-_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?$"
 _ISO_DATE = r"^(\d{4})(-(\d{1,2})(-(\d{1,2}))?)?([T ].*)?$"
 _YEARS = r"^(\d+)\+?\s*(years?)?$"
 _UNDER_A_YEAR = r"^<\s*1\s*years?$"
@@ -272,9 +285,9 @@ def _typed(column: Column) -> str:
     if kind in ("int", "long"):
         return f"(CASE WHEN regexp_matches({text}, {_lit(_INTEGER)}) THEN TRY_CAST({text} AS {'INTEGER' if kind == 'int' else 'BIGINT'}) END)"
     if kind in ("double", "percent"):
-        digits = f"regexp_replace({text}, '%$', '')" if kind == "percent" else text
-        number = f"TRY_CAST(regexp_replace({digits}, '[dDfF]$', '') AS DOUBLE)"
-        return f"(CASE WHEN regexp_matches({digits}, {_lit(_DECIMAL)}) AND NOT isinf({number}) THEN {number} END)"
+        digits = f"(CASE WHEN suffix({text}, '%') THEN left({text}, length({text}) - 1) ELSE {text} END)" \
+            if kind == "percent" else text
+        return f"(CASE WHEN NOT contains({text}, '_') THEN {_finite(f'TRY_CAST({digits} AS DOUBLE)', digits)} END)"
     if kind == "date":
         return _date(text)
     if kind == "timestamp":
@@ -287,6 +300,14 @@ def _typed(column: Column) -> str:
         return (f"(CASE WHEN regexp_matches({text}, {_lit(_UNDER_A_YEAR)}) THEN 0 "
                 f"WHEN {years} <> '' THEN TRY_CAST({years} AS INTEGER) END)")
     raise ValueError(f"no parser for kind {kind!r}")
+
+
+def _finite(number: str, digits: str) -> str:
+    """A finite double, else null; like Java, a trailing d or f (``1.5d``) is allowed. DuckDB reads
+    ``1_000`` where Spark does not: the caller refuses underscores."""
+    suffixed = f"(CASE WHEN regexp_matches({digits}, '[0-9.][dDfF]$') THEN TRY_CAST(left({digits}, length({digits}) - 1) AS DOUBLE) END)"
+    value = f"coalesce({number}, {suffixed})"
+    return f"(CASE WHEN isfinite({value}) THEN {value} END)"
 
 
 def _date(text: str) -> str:
