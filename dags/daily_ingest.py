@@ -7,8 +7,10 @@ and writes every refused row, with its reason, to **quarantine**.
 
 - One task pair per source: `land_<source>` finds the day's files under
   `$LAKESIDE_HOME/landing/<source>/<date>/` (or generates demo data when
-  `LAKESIDE_GENERATE_MISSING_LANDING=true`), then `ingest_<source>` runs the Spark job
-  `jobs/daily_ingest.py` through the `spark_default` connection.
+  `LAKESIDE_GENERATE_MISSING_LANDING=true`), then `ingest_<source>` submits the job
+  `jobs/daily_ingest.py` through the `spark_default` connection. On the embedded backend the
+  job judges the day with DuckDB (no Spark session); on `spark-delta`, with Spark
+  (`LAKESIDE_INGEST_ENGINE`). Both engines write the same tables.
 - The run fails, leaving silver unchanged, when the refused share passes
   `LAKESIDE_MAX_REJECTED_SHARE` (default 5%); look at `quarantine.<source>`.
 - Re-running a logical date gives the same tables.

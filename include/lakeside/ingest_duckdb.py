@@ -16,8 +16,12 @@ record whose field count differs from the header's is malformed and keeps its te
 
 from __future__ import annotations
 
+import bz2
 import csv
 import datetime as dt
+import gzip
+import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +34,8 @@ from lakeside.ingest import (
 )
 from lakeside.landing import as_date
 from lakeside.tables import Lake
+
+log = logging.getLogger(__name__)
 
 _MAX_PREAMBLE = 5
 _NEWLINE, _CARRIAGE_RETURN, _QUOTE, _SPACE = 10, 13, 34, 32
@@ -62,12 +68,14 @@ def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: st
 
     if not files:
         raise FileNotFoundError(f"no raw {spec.name} files given")
+    start = time.perf_counter()
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'").fetchall()
         selects = []
         for i, path in enumerate(files):
             raw = read_raw_file(path, spec)
+            log.info("%s: %d records read in %.1f s", path, raw.records.num_rows, time.perf_counter() - start)
             con.register(f"records_{i}", raw.records)
             selects.append(raw.select_sql(f"records_{i}", spec))
         con.execute("CREATE TEMP VIEW raw AS " + " UNION ALL ".join(selects)).fetchall()
@@ -86,6 +94,8 @@ def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: st
         quarantine = con.sql(
             f"SELECT {texts}, _raw_line, array_to_string(_errors, '; ') AS _reason, {meta}, _run_id "
             "FROM parsed WHERE len(_errors) > 0 ORDER BY _source_file, _row").to_arrow_table()
+        log.info("%s: %d records judged, %d refused (%d summary lines), in %.1f s",
+                 spec.name, rows, refused, summary, time.perf_counter() - start)
         return LocalBatch(bronze, silver, quarantine, rows, refused, summary,
                           _reason_counts(con) if refused else {})
     finally:
@@ -116,6 +126,9 @@ class RawFile:
 def read_raw_file(path: str, spec: SourceSpec) -> RawFile:
     """The records of one CSV file, split into fields (see the module's docstring)."""
     records, header, missing = _records(path, spec)
+    extra = [c for c in header if c not in spec.file_names]
+    if extra:
+        log.warning("%s: ignoring columns %s that %s does not define", path, extra, spec.name)
     values = records.column("value").combine_chunks()
     return RawFile(path, records.append_column("_fields", _fields(values)), header, missing)
 
@@ -141,7 +154,7 @@ def _csv_fields(record: str) -> list[str]:
 
 def _records(path: str, spec: SourceSpec) -> tuple[pa.Table, list[str], list[str]]:
     """(``value``, ``_row``) per record, the header's names and the spec's columns it misses."""
-    data = _normalised_line_ends(np.fromfile(path, dtype=np.uint8))
+    data = _normalised_line_ends(_file_bytes(path))
     if len(data) == 0:
         raise EmptyLandingError(f"{path} is empty: expected a header line naming the columns")
     ends = np.flatnonzero(data == _NEWLINE)
@@ -168,6 +181,15 @@ def _records(path: str, spec: SourceSpec) -> tuple[pa.Table, list[str], list[str
     values = _strings(data, record_starts, record_ends)
     rows = pa.array(first + 1, pa.int64())
     return pa.table({"value": values, "_row": rows}), header, missing
+
+
+def _file_bytes(path: str) -> np.ndarray:
+    """The file's bytes; ``.gz`` and ``.bz2`` files decompressed, as Spark's text reader does."""
+    for suffix, codec in ((".gz", gzip), (".bz2", bz2)):
+        if path.endswith(suffix):
+            with codec.open(path, "rb") as compressed:
+                return np.frombuffer(compressed.read(), dtype=np.uint8)
+    return np.fromfile(path, dtype=np.uint8)
 
 
 def _normalised_line_ends(data: np.ndarray) -> np.ndarray:

@@ -101,6 +101,15 @@ def test_both_engines_read_several_files_and_keys_repeated_across_them_the_same(
     assert mine.reasons == {"duplicate key (id): row ... already has it": 1}
 
 
+def test_both_engines_read_a_compressed_file_the_same(spark, tmp_path):
+    import gzip
+
+    path = tmp_path / "things.csv.gz"
+    path.write_bytes(gzip.compress(TEXTS["quoting"].encode()))
+    mine = assert_same_day(spark, [str(path)], SPEC)
+    assert mine.rows == 5
+
+
 @pytest.mark.parametrize("module, make", [
     (loans, lambda: loans.to_raw(loans.generate(400, seed=3))),
     (paysim, lambda: paysim.to_raw(paysim.generate(400, seed=3))),
