@@ -78,9 +78,13 @@ def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: st
             log.info("%s: %d records read in %.1f s", path, raw.records.num_rows, time.perf_counter() - start)
             con.register(f"records_{i}", raw.records)
             selects.append(raw.select_sql(f"records_{i}", spec))
+            del raw
         con.execute("CREATE TEMP VIEW raw AS " + " UNION ALL ".join(selects)).fetchall()
         con.execute(f"CREATE TEMP TABLE judged AS {_judged_sql(spec, as_date(day), run_id)}").fetchall()
-        con.execute(f"CREATE TEMP TABLE parsed AS {_flag_duplicates_sql(spec)}").fetchall()
+        con.execute("DROP VIEW raw").fetchall()
+        for i in range(len(files)):  # the records, held in Arrow, are judged: let them go
+            con.unregister(f"records_{i}")
+        con.execute(f"CREATE TEMP VIEW parsed AS {_flag_duplicates_sql(spec)}").fetchall()
         rows, refused, summary = con.execute(
             "SELECT count(*), count(*) FILTER (len(_errors) > 0), "
             f"count(*) FILTER (list_contains(_errors, {_lit(SUMMARY_REASON)})) FROM parsed").fetchall()[0]
@@ -249,7 +253,8 @@ def _text_name(name: str) -> str:
 
 def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str) -> str:
     """Every record typed and judged on its own, in three projections: each cell's text, its
-    typed value, then the reasons (each a column reference, so no cell is read twice)."""
+    typed value, then the reasons (each a column reference, so no cell is read twice). The
+    texts are dropped once judged: bronze keeps the cells as they arrived."""
     texts = ", ".join(f"{_text_of(c)} AS {_ident(_text_name(c.name))}" for c in spec.columns)
     typed = ", ".join(f"{_typed(c)} AS {_ident(_typed_name(c.name))}" for c in spec.columns)
     errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
@@ -260,7 +265,8 @@ def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str) -> str:
               f"WHEN _raw_line IS NOT NULL THEN [{_lit(MALFORMED_REASON)}] "
               f"WHEN {refused} THEN list_filter([{', '.join(errors)}], lambda e: e IS NOT NULL) "
               "ELSE []::VARCHAR[] END")
-    return (f"SELECT *, {judged} AS _errors FROM (SELECT *, {typed} FROM ("
+    scratch = ", ".join(_ident(_text_name(c.name)) for c in spec.columns)
+    return (f"SELECT * EXCLUDE ({scratch}), {judged} AS _errors FROM (SELECT *, {typed} FROM ("
             f"SELECT *, DATE '{day.isoformat()}' AS _ingest_date, {_lit(run_id)} AS _run_id, {texts} FROM raw))")
 
 
