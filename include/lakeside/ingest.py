@@ -26,6 +26,7 @@ import csv
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from pyspark.sql import Column as SparkColumn
@@ -277,17 +278,18 @@ def judge(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     """
     typed = [f"{_typed(c)} AS {quoted(_typed_name(c.name))}" for c in spec.columns]
     with_types = bronze.selectExpr("*", *typed)
-    column_errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
+    errors = [e for c in spec.columns for e in column_errors(c, _text(c), SPARK_SQL)]
+    errors += [row_check_error(r, SPARK_SQL) for r in spec.row_checks]
     malformed = string(MALFORMED_REASON)
     summary = (f"_raw_line IS NOT NULL AND _raw_line RLIKE {string(spec.summary_lines)}"
                if spec.summary_lines else "false")
     # The array of reasons is only built where one applies: ``filter`` with a lambda is
     # interpreted, not compiled, and built on every row it cost more than parsing and typing.
-    refused = " OR ".join(f"({error}) IS NOT NULL" for error in column_errors) or "false"
+    refused = " OR ".join(f"({error}) IS NOT NULL" for error in errors) or "false"
     errors = (
         f"CASE WHEN {summary} THEN array({string(SUMMARY_REASON)}) "
         f"WHEN _raw_line IS NOT NULL THEN array({malformed}) "
-        f"WHEN {refused} THEN filter(array({', '.join(column_errors)}), e -> e IS NOT NULL) "
+        f"WHEN {refused} THEN filter(array({', '.join(errors)}), e -> e IS NOT NULL) "
         "ELSE CAST(array() AS array<string>) END"
     )
     return with_types.withColumn("_errors", F.expr(errors))
@@ -320,10 +322,6 @@ def split(parsed: DataFrame, spec: SourceSpec) -> tuple[DataFrame, DataFrame]:
 
 def _typed_name(name: str) -> str:
     return f"__typed_{name}"
-
-
-def _sql_number(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{float(value)!r}D"
 
 
 def _text(column: Column) -> str:
@@ -361,41 +359,57 @@ def _typed(column: Column) -> str:
     raise ValueError(f"no parser for kind {kind!r}")
 
 
-def _column_errors(column: Column) -> list[str]:
-    """The column's reasons to refuse a record, each null where it does not apply (Spark SQL)."""
-    name = column.name
-    text = _text(column)
-    value = quoted(_typed_name(name))
-    absent = f"contains(concat(',', coalesce(_missing_columns, ''), ','), {string(f',{name},')})"
+@dataclass(frozen=True)
+class Dialect:
+    """How an engine's SQL writes what the checks of a source need: both engines build their
+    reasons to refuse from :func:`column_errors` and :func:`row_check_error`."""
 
-    def quoting(template: str) -> str:
-        return f"format_string({string(template)}, {text})"
+    literal: Callable[[str], str]  # a string literal
+    name: Callable[[str], str]  # a quoted column name
+    number: Callable[[float], str]  # a double literal
+    matches: str  # a regular expression search, "{value}" and "{pattern}" filled in
+
+
+SPARK_SQL = Dialect(literal=string, name=quoted, number=lambda v: str(v) if isinstance(v, int) else f"{float(v)!r}D",
+                    matches="{value} RLIKE {pattern}")
+
+
+def column_errors(column: Column, text: str, sql: Dialect) -> list[str]:
+    """The column's reasons to refuse a record, each null where it does not apply; ``text`` is
+    the cell's trimmed text (null for the null tokens), ``__typed_<name>`` its typed value."""
+    name = column.name
+    value = sql.name(_typed_name(name))
+    absent = (f"contains(concat({sql.literal(',')}, coalesce(_missing_columns, {sql.literal('')}), {sql.literal(',')}), "
+              f"{sql.literal(f',{name},')})")
+
+    def quoting(before: str, after: str) -> str:
+        return f"concat({sql.literal(before)}, {text}, {sql.literal(after)})"
 
     checks = []
     if column.required:
-        checks += [(absent, string(f"`{name}`: column missing from file")),
-                   (f"NOT {absent} AND {text} IS NULL", string(f"`{name}`: missing value"))]
+        checks += [(absent, sql.literal(f"`{name}`: column missing from file")),
+                   (f"NOT {absent} AND {text} IS NULL", sql.literal(f"`{name}`: missing value"))]
     if column.kind != "string":
-        checks.append((f"{text} IS NOT NULL AND {value} IS NULL", quoting(f"`{name}`: cannot read '%s' as {column.kind}")))
+        checks.append((f"{text} IS NOT NULL AND {value} IS NULL", quoting(f"`{name}`: cannot read '", f"' as {column.kind}")))
     if column.allowed:
-        allowed = ", ".join(string(a) for a in column.allowed)
+        allowed = ", ".join(sql.literal(a) for a in column.allowed)
         checks.append((f"{value} IS NOT NULL AND NOT {value} IN ({allowed})",
-                       quoting(f"`{name}`: '%s' is not one of {', '.join(column.allowed)}")))
+                       quoting(f"`{name}`: '", f"' is not one of {', '.join(column.allowed)}")))
     if column.min is not None or column.max is not None:
-        bounds = [f"{value} < {_sql_number(column.min)}" if column.min is not None else None,
-                  f"{value} > {_sql_number(column.max)}" if column.max is not None else None]
+        bounds = [f"{value} < {sql.number(column.min)}" if column.min is not None else None,
+                  f"{value} > {sql.number(column.max)}" if column.max is not None else None]
         checks.append((f"{value} IS NOT NULL AND ({' OR '.join(b for b in bounds if b)})",
-                       quoting(f"`{name}`: %s is out of range [{column.min}, {column.max}]")))
+                       quoting(f"`{name}`: ", f" is out of range [{column.min}, {column.max}]")))
     if column.pattern:
-        checks.append((f"{value} IS NOT NULL AND NOT (CAST({value} AS string) RLIKE {string(column.pattern)})",
-                       quoting(f"`{name}`: '%s' does not match {column.pattern}")))
+        search = sql.matches.format(value=f"CAST({value} AS STRING)", pattern=sql.literal(column.pattern))
+        checks.append((f"{value} IS NOT NULL AND NOT ({search})", quoting(f"`{name}`: '", f"' does not match {column.pattern}")))
     return [f"CASE WHEN {condition} THEN {message} END" for condition, message in checks]
 
 
-def _row_check_error(check: RowCheck) -> str:
+def row_check_error(check: RowCheck, sql: Dialect) -> str:
     """The check's reason when its condition holds over the typed values (null: not judged)."""
-    condition = check.refuse_when.format(**{c: quoted(_typed_name(c)) for c in check.columns()})
-    return f"CASE WHEN coalesce({condition}, false) THEN {string(check.reason)} END"
+    condition = check.refuse_when.format(**{c: sql.name(_typed_name(c)) for c in check.columns()})
+    return f"CASE WHEN coalesce({condition}, false) THEN {sql.literal(check.reason)} END"
 
 
 def repeated_keys(judged: DataFrame, spec: SourceSpec) -> DataFrame:

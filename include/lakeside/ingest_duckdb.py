@@ -28,9 +28,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakeside.datasets._spec import NULL_TOKENS, Column, RowCheck, SourceSpec
+from lakeside.datasets._spec import NULL_TOKENS, Column, SourceSpec
 from lakeside.ingest import (
-    MALFORMED_REASON, SUMMARY_REASON, EmptyLandingError, IngestReport, find_header, write_day,
+    MALFORMED_REASON, SUMMARY_REASON, Dialect, EmptyLandingError, IngestReport, column_errors, find_header,
+    row_check_error, write_day,
 )
 from lakeside.landing import as_date
 from lakeside.tables import Lake
@@ -217,7 +218,8 @@ def _blank(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
 
 
 def _strings(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
-    """The byte ranges as one Arrow string array (UTF-8; invalid bytes replaced as Spark does)."""
+    """The byte ranges as one Arrow string array (64-bit offsets: a file may pass 2 GiB), the
+    file's bytes less line ends and blank lines; invalid UTF-8 replaced."""
     lengths = ends - starts
     mark = np.zeros(len(data) + 1, dtype=np.int8)
     mark[starts] += 1
@@ -230,7 +232,7 @@ def _strings(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array
     except pa.ArrowInvalid:
         strings = pa.array([bytes(body[a:b]).decode("utf-8", errors="replace")
                             for a, b in zip(offsets[:-1], offsets[1:])], pa.large_string())
-    return strings.cast(pa.string())
+    return strings
 
 
 # --- transform (DuckDB SQL from the spec) ----------------------------------------------------
@@ -241,6 +243,9 @@ def _ident(name: str) -> str:
 
 def _lit(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
+
+
+DUCKDB_SQL = Dialect(literal=_lit, name=_ident, number=repr, matches="regexp_matches({value}, {pattern})")
 
 
 def _typed_name(name: str) -> str:
@@ -257,7 +262,8 @@ def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str) -> str:
     texts are dropped once judged: bronze keeps the cells as they arrived."""
     texts = ", ".join(f"{_text_of(c)} AS {_ident(_text_name(c.name))}" for c in spec.columns)
     typed = ", ".join(f"{_typed(c)} AS {_ident(_typed_name(c.name))}" for c in spec.columns)
-    errors = [e for c in spec.columns for e in _column_errors(c)] + [_row_check_error(r) for r in spec.row_checks]
+    errors = [e for c in spec.columns for e in column_errors(c, _text(c), DUCKDB_SQL)]
+    errors += [row_check_error(r, DUCKDB_SQL) for r in spec.row_checks]
     summary = (f"_raw_line IS NOT NULL AND regexp_matches(_raw_line, {_lit(spec.summary_lines)})"
                if spec.summary_lines else "false")
     refused = " OR ".join(f"({e}) IS NOT NULL" for e in errors) or "false"
@@ -344,40 +350,6 @@ def _date(text: str) -> str:
     month, day = f"coalesce(nullif({part}3), ''), '1')", f"coalesce(nullif({part}5), ''), '1')"
     return (f"(CASE WHEN regexp_matches({text}, {_lit(_ISO_DATE)}) THEN "
             f"TRY_CAST({part}1) || '-' || lpad({month}, 2, '0') || '-' || lpad({day}, 2, '0') AS DATE) END)")
-
-
-def _column_errors(column: Column) -> list[str]:
-    """The column's reasons to refuse a record, each null where it does not apply."""
-    name, text, value = column.name, _text(column), _ident(_typed_name(column.name))
-    absent = f"contains(',' || coalesce(_missing_columns, '') || ',', {_lit(f',{name},')})"
-
-    def quoting(before: str, after: str) -> str:
-        return f"{_lit(before)} || {text} || {_lit(after)}"
-
-    checks = []
-    if column.required:
-        checks += [(absent, _lit(f"`{name}`: column missing from file")),
-                   (f"NOT {absent} AND {text} IS NULL", _lit(f"`{name}`: missing value"))]
-    if column.kind != "string":
-        checks.append((f"{text} IS NOT NULL AND {value} IS NULL", quoting(f"`{name}`: cannot read '", f"' as {column.kind}")))
-    if column.allowed:
-        allowed = ", ".join(_lit(a) for a in column.allowed)
-        checks.append((f"{value} IS NOT NULL AND NOT {value} IN ({allowed})",
-                       quoting(f"`{name}`: '", f"' is not one of {', '.join(column.allowed)}")))
-    if column.min is not None or column.max is not None:
-        bounds = [f"{value} < {column.min!r}" if column.min is not None else None,
-                  f"{value} > {column.max!r}" if column.max is not None else None]
-        checks.append((f"{value} IS NOT NULL AND ({' OR '.join(b for b in bounds if b)})",
-                       quoting(f"`{name}`: ", f" is out of range [{column.min}, {column.max}]")))
-    if column.pattern:
-        checks.append((f"{value} IS NOT NULL AND NOT regexp_matches(CAST({value} AS VARCHAR), {_lit(column.pattern)})",
-                       quoting(f"`{name}`: '", f"' does not match {column.pattern}")))
-    return [f"CASE WHEN {condition} THEN {message} END" for condition, message in checks]
-
-
-def _row_check_error(check: RowCheck) -> str:
-    condition = check.refuse_when.format(**{c: _ident(_typed_name(c)) for c in check.columns()})
-    return f"CASE WHEN coalesce({condition}, false) THEN {_lit(check.reason)} END"
 
 
 def _reason_counts(con, top: int = 20) -> dict[str, int]:
