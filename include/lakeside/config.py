@@ -38,6 +38,9 @@ class Settings:
     """``LAKESIDE_INGEST_ENGINE``: what runs the ingest jobs: ``spark``, ``duckdb`` (one machine,
     no JVM) or ``auto``: DuckDB where the lake is the embedded backend, Spark where it is
     ``spark-delta`` (see :func:`lakeside.ingest.engine`)."""
+    ingest_memory: str = "2GB"
+    """``LAKESIDE_INGEST_MEMORY``: what the DuckDB engine may hold of a day's judged records
+    before it spills them to disk (a DuckDB ``memory_limit``)."""
 
     @property
     def lake_root(self) -> Path:
@@ -107,6 +110,7 @@ def settings() -> Settings:
         gates_dir=os.environ.get("LAKESIDE_GATES_DIR") or None,
         model_prefix=os.environ.get("LAKESIDE_MODEL_PREFIX", ""),
         ingest_engine=engine,
+        ingest_memory=os.environ.get("LAKESIDE_INGEST_MEMORY", "") or "2GB",
     )
 
 

@@ -21,7 +21,10 @@ import csv
 import datetime as dt
 import gzip
 import logging
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +36,7 @@ from lakeside.ingest import (
     MALFORMED_REASON, SUMMARY_REASON, Dialect, EmptyLandingError, IngestReport, column_errors, find_header,
     row_check_error, write_day,
 )
+from lakeside.config import settings
 from lakeside.landing import as_date
 from lakeside.tables import Lake
 
@@ -70,21 +74,18 @@ def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: st
     if not files:
         raise FileNotFoundError(f"no raw {spec.name} files given")
     start = time.perf_counter()
-    con = duckdb.connect()
+    spill = tempfile.mkdtemp(prefix="lakeside-ingest-")
+    con = duckdb.connect(config={"memory_limit": settings().ingest_memory, "temp_directory": spill})
     try:
         con.execute("SET TimeZone = 'UTC'").fetchall()
-        selects = []
-        for i, path in enumerate(files):
-            raw = read_raw_file(path, spec)
-            log.info("%s: %d records read in %.1f s", path, raw.records.num_rows, time.perf_counter() - start)
-            con.register(f"records_{i}", raw.records)
-            selects.append(raw.select_sql(f"records_{i}", spec))
-            del raw
-        con.execute("CREATE TEMP VIEW raw AS " + " UNION ALL ".join(selects)).fetchall()
-        con.execute(f"CREATE TEMP TABLE judged AS {_judged_sql(spec, as_date(day), run_id)}").fetchall()
-        con.execute("DROP VIEW raw").fetchall()
-        for i in range(len(files)):  # the records, held in Arrow, are judged: let them go
-            con.unregister(f"records_{i}")
+        judged = "CREATE TEMP TABLE judged AS {}"
+        for path in files:
+            for chunk in read_raw_file(path, spec):
+                con.register("records", chunk.records)
+                con.execute(judged.format(_judged_sql(spec, as_date(day), run_id, chunk.select_sql("records", spec))))
+                con.unregister("records")
+                judged = "INSERT INTO judged {}"
+            log.info("%s: records read and judged in %.1f s", path, time.perf_counter() - start)
         con.execute(f"CREATE TEMP VIEW parsed AS {_flag_duplicates_sql(spec)}").fetchall()
         rows, refused, summary = con.execute(
             "SELECT count(*), count(*) FILTER (len(_errors) > 0), "
@@ -105,6 +106,7 @@ def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: st
                           _reason_counts(con) if refused else {})
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 # --- extract ---------------------------------------------------------------------------------
@@ -128,14 +130,23 @@ class RawFile:
                 f"{missing} AS _missing_columns, {_lit(self.path)} AS _source_file, _row FROM {table}")
 
 
-def read_raw_file(path: str, spec: SourceSpec) -> RawFile:
-    """The records of one CSV file, split into fields (see the module's docstring)."""
-    records, header, missing = _records(path, spec)
-    extra = [c for c in header if c not in spec.file_names]
+CHUNK_RECORDS = 500_000
+
+
+def read_raw_file(path: str, spec: SourceSpec) -> Iterator[RawFile]:
+    """The records of one CSV file, split into fields, :data:`CHUNK_RECORDS` at a time (see the
+    module's docstring): only the file's bytes and a few numbers per line are held throughout."""
+    chunk_records = CHUNK_RECORDS
+    layout = _Layout.scan(path, spec)
+    extra = [c for c in layout.header if c not in spec.file_names]
     if extra:
         log.warning("%s: ignoring columns %s that %s does not define", path, extra, spec.name)
-    values = records.column("value").combine_chunks()
-    return RawFile(path, records.append_column("_fields", _fields(values)), header, missing)
+    for first in range(0, max(len(layout.first_lines), 1), chunk_records):
+        part = slice(first, first + chunk_records)
+        values = _strings(layout.data, layout.starts[part], layout.ends[part])
+        records = pa.table({"value": values, "_row": pa.array(layout.first_lines[part] + 1, pa.int64()),
+                            "_fields": _fields(values)})
+        yield RawFile(path, records, layout.header, layout.missing)
 
 
 def _fields(values: pa.Array) -> pa.Array:
@@ -157,35 +168,43 @@ def _csv_fields(record: str) -> list[str]:
         return [record]
 
 
-def _records(path: str, spec: SourceSpec) -> tuple[pa.Table, list[str], list[str]]:
-    """(``value``, ``_row``) per record, the header's names and the spec's columns it misses."""
-    data = _normalised_line_ends(_file_bytes(path))
-    if len(data) == 0:
-        raise EmptyLandingError(f"{path} is empty: expected a header line naming the columns")
-    ends = np.flatnonzero(data == _NEWLINE)
-    if len(ends) == 0 or ends[-1] != len(data) - 1:
-        ends = np.append(ends, len(data))
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    first_lines = [bytes(data[s:e]).decode("utf-8", errors="replace") for s, e in
-                   zip(starts[:_MAX_PREAMBLE + 1], ends[:_MAX_PREAMBLE + 1])]
-    header_line, header = find_header(first_lines, spec, path)
-    missing = [c.name for c in spec.columns if c.file_name not in header]
-    starts, ends = starts[header_line:], ends[header_line:]
+@dataclass
+class _Layout:
+    """Where a file's records are: their byte ranges and first lines (0-based, after the header)."""
 
-    quotes = np.flatnonzero(data == _QUOTE)
-    odd = np.flatnonzero((np.searchsorted(quotes, ends) - np.searchsorted(quotes, starts)) % 2 == 1)
-    opening, closing = odd[0::2][: len(odd) // 2], odd[1::2]
-    inside = np.zeros(len(starts) + 1, dtype=np.int64)
-    np.add.at(inside, opening + 1, 1)
-    np.add.at(inside, closing + 1, -1)
-    continuation = np.cumsum(inside[:-1]) > 0  # lines after a record's first line, up to its last
-    record_ends = ends.copy()
-    record_ends[opening] = ends[closing]
-    keep = ~continuation & ~_blank(data, starts, ends)
-    first, record_starts, record_ends = np.flatnonzero(keep), starts[keep], record_ends[keep]
-    values = _strings(data, record_starts, record_ends)
-    rows = pa.array(first + 1, pa.int64())
-    return pa.table({"value": values, "_row": rows}), header, missing
+    data: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    first_lines: np.ndarray
+    header: list[str]
+    missing: list[str]  # the spec's columns the header does not name
+
+    @classmethod
+    def scan(cls, path: str, spec: SourceSpec) -> "_Layout":
+        data = _normalised_line_ends(_file_bytes(path))
+        if len(data) == 0:
+            raise EmptyLandingError(f"{path} is empty: expected a header line naming the columns")
+        ends = np.flatnonzero(data == _NEWLINE)
+        if len(ends) == 0 or ends[-1] != len(data) - 1:
+            ends = np.append(ends, len(data))
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        first_lines = [bytes(data[s:e]).decode("utf-8", errors="replace") for s, e in
+                       zip(starts[:_MAX_PREAMBLE + 1], ends[:_MAX_PREAMBLE + 1])]
+        header_line, header = find_header(first_lines, spec, path)
+        missing = [c.name for c in spec.columns if c.file_name not in header]
+        starts, ends = starts[header_line:], ends[header_line:]
+
+        quotes = np.flatnonzero(data == _QUOTE)
+        odd = np.flatnonzero((np.searchsorted(quotes, ends) - np.searchsorted(quotes, starts)) % 2 == 1)
+        opening, closing = odd[0::2][: len(odd) // 2], odd[1::2]
+        inside = np.zeros(len(starts) + 1, dtype=np.int64)
+        np.add.at(inside, opening + 1, 1)
+        np.add.at(inside, closing + 1, -1)
+        continuation = np.cumsum(inside[:-1]) > 0  # lines after a record's first line, up to its last
+        record_ends = ends.copy()
+        record_ends[opening] = ends[closing]
+        keep = ~continuation & ~_blank(data, starts, ends)
+        return cls(data, starts[keep], record_ends[keep], np.flatnonzero(keep), header, missing)
 
 
 def _file_bytes(path: str) -> np.ndarray:
@@ -218,14 +237,17 @@ def _blank(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
 
 
 def _strings(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
-    """The byte ranges as one Arrow string array (64-bit offsets: a file may pass 2 GiB), the
-    file's bytes less line ends and blank lines; invalid UTF-8 replaced."""
-    lengths = ends - starts
-    mark = np.zeros(len(data) + 1, dtype=np.int8)
-    mark[starts] += 1
-    mark[ends] -= 1
-    body = data[np.cumsum(mark[:-1], dtype=np.int8).astype(bool)]
-    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    """The byte ranges (in order, not overlapping) as one Arrow string array: 64-bit offsets,
+    the bytes between them (line ends, blank lines) left out; invalid UTF-8 replaced."""
+    if len(starts) == 0:
+        return pa.array([], pa.large_string())
+    base = starts[0]
+    span = data[base:ends[-1]]
+    mark = np.zeros(len(span) + 1, dtype=np.int8)
+    mark[starts - base] += 1
+    mark[ends - base] -= 1
+    body = span[np.cumsum(mark[:-1], dtype=np.int8).astype(bool)]
+    offsets = np.concatenate(([0], np.cumsum(ends - starts))).astype(np.int64)
     strings = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(body))
     try:
         strings.validate(full=True)
@@ -256,7 +278,7 @@ def _text_name(name: str) -> str:
     return f"__text_{name}"
 
 
-def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str) -> str:
+def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str, raw: str) -> str:
     """Every record typed and judged on its own, in three projections: each cell's text, its
     typed value, then the reasons (each a column reference, so no cell is read twice). The
     texts are dropped once judged: bronze keeps the cells as they arrived."""
@@ -273,7 +295,7 @@ def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str) -> str:
               "ELSE []::VARCHAR[] END")
     scratch = ", ".join(_ident(_text_name(c.name)) for c in spec.columns)
     return (f"SELECT * EXCLUDE ({scratch}), {judged} AS _errors FROM (SELECT *, {typed} FROM ("
-            f"SELECT *, DATE '{day.isoformat()}' AS _ingest_date, {_lit(run_id)} AS _run_id, {texts} FROM raw))")
+            f"SELECT *, DATE '{day.isoformat()}' AS _ingest_date, {_lit(run_id)} AS _run_id, {texts} FROM ({raw})))")
 
 
 def _flag_duplicates_sql(spec: SourceSpec) -> str:

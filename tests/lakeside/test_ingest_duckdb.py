@@ -101,6 +101,14 @@ def test_both_engines_read_several_files_and_keys_repeated_across_them_the_same(
     assert mine.reasons == {"duplicate key (id): row ... already has it": 1}
 
 
+def test_records_judged_in_chunks_are_the_records_judged_at_once(spark, tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest_duckdb, "CHUNK_RECORDS", 2)
+    first = write(tmp_path, TEXTS["quoting"] + "1,a,9,,,,,,,\n", "a.csv")
+    second = write(tmp_path, TEXTS["duplicates"], "b.csv")
+    mine = assert_same_day(spark, [first, second], SPEC)
+    assert mine.reasons["duplicate key (id): row ... already has it"] == 5
+
+
 def test_both_engines_read_a_compressed_file_the_same(spark, tmp_path):
     import gzip
 
