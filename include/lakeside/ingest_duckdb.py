@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -48,24 +49,38 @@ _NEWLINE, _CARRIAGE_RETURN, _QUOTE, _SPACE = 10, 13, 34, 32
 
 @dataclass
 class LocalBatch:
-    """One day's records judged: the three tables as Arrow, and the counts the report needs."""
+    """One day's records judged, held by a DuckDB connection: the three tables as DuckDB
+    relations (each read into Arrow only when it is written, one at a time) and the counts the
+    report needs. Close it (``with``) once written."""
 
-    bronze: pa.Table
-    silver: pa.Table
-    quarantine: pa.Table
+    bronze: Any
+    silver: Any
+    quarantine: Any
     rows: int
     refused: int
     summary: int
     reasons: dict[str, int]
+    connection: Any
+    spill: str  # where DuckDB spills past LAKESIDE_INGEST_MEMORY
+
+    def __enter__(self) -> "LocalBatch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.connection.close()
+        shutil.rmtree(self.spill, ignore_errors=True)
 
 
 def run(lake: Lake, files: list[str], spec: SourceSpec, day: dt.date | str, run_id: str,
         max_rejected_share: float) -> IngestReport:
     """Read ``files``, judge them, write the day: what the Spark engine's ``ingest.run`` does."""
-    batch = transform(files, spec, day, run_id)
-    return write_day(lake, spec, as_date(day), run_id, files, batch.bronze, batch.quarantine, batch.silver,
-                     rows=batch.rows, refused=batch.refused, summary=batch.summary, reasons=batch.reasons,
-                     max_rejected_share=max_rejected_share)
+    with transform(files, spec, day, run_id) as batch:
+        return write_day(lake, spec, as_date(day), run_id, files, batch.bronze, batch.quarantine, batch.silver,
+                         rows=batch.rows, refused=batch.refused, summary=batch.summary, reasons=batch.reasons,
+                         max_rejected_share=max_rejected_share)
 
 
 def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: str) -> LocalBatch:
@@ -86,27 +101,29 @@ def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: st
                 con.unregister("records")
                 judged = "INSERT INTO judged {}"
             log.info("%s: records read and judged in %.1f s", path, time.perf_counter() - start)
-        con.execute(f"CREATE TEMP VIEW parsed AS {_flag_duplicates_sql(spec)}").fetchall()
+        con.execute(f"CREATE TEMP TABLE parsed AS {_flag_duplicates_sql(spec)}").fetchall()
+        con.execute("DROP TABLE judged").fetchall()
         rows, refused, summary = con.execute(
             "SELECT count(*), count(*) FILTER (len(_errors) > 0), "
             f"count(*) FILTER (list_contains(_errors, {_lit(SUMMARY_REASON)})) FROM parsed").fetchall()[0]
         texts = ", ".join(_ident(c) for c in spec.column_names)
         meta = "_ingest_date, _source_file, _row"
         bronze = con.sql(f"SELECT {texts}, _raw_line, _missing_columns, {meta}, _run_id FROM parsed "
-                             "ORDER BY _source_file, _row").to_arrow_table()
+                         "ORDER BY _source_file, _row")
         silver = con.sql(
             "SELECT " + ", ".join(f"{_ident(_typed_name(c))} AS {_ident(c)}" for c in spec.column_names)
-            + f", {meta} FROM parsed WHERE len(_errors) = 0 ORDER BY _source_file, _row").to_arrow_table()
+            + f", {meta} FROM parsed WHERE len(_errors) = 0 ORDER BY _source_file, _row")
         quarantine = con.sql(
             f"SELECT {texts}, _raw_line, array_to_string(_errors, '; ') AS _reason, {meta}, _run_id "
-            "FROM parsed WHERE len(_errors) > 0 ORDER BY _source_file, _row").to_arrow_table()
+            "FROM parsed WHERE len(_errors) > 0 ORDER BY _source_file, _row")
         log.info("%s: %d records judged, %d refused (%d summary lines), in %.1f s",
                  spec.name, rows, refused, summary, time.perf_counter() - start)
         return LocalBatch(bronze, silver, quarantine, rows, refused, summary,
-                          _reason_counts(con) if refused else {})
-    finally:
+                          _reason_counts(con) if refused else {}, con, spill)
+    except BaseException:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
+        raise
 
 
 # --- extract ---------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def write(tmp_path, text, name="things.csv"):
 
 def rows(table) -> list[dict]:
     """A Spark DataFrame or an Arrow table as sorted rows; instants as naive UTC."""
-    records = table.toArrow().to_pylist() if hasattr(table, "toArrow") else table.to_pylist()
+    records = (table.toArrow() if hasattr(table, "toArrow") else table.to_arrow_table()).to_pylist()
     for record in records:
         for name, value in record.items():
             if isinstance(value, dt.datetime) and value.tzinfo is not None:
@@ -75,17 +75,16 @@ def assert_same_day(spark, files, spec, day=DAY):
     theirs = ingest.transform(ingest.extract(spark, files, spec), spec, day, "run-1")
     mine = ingest_duckdb.transform(files, spec, day, "run-1")
     cached = [theirs.judged.persist(), theirs.repeated.persist()]  # as ingest.load reads them
-    try:
+    with mine:
         for layer in ("bronze", "silver", "quarantine"):
             expected, actual = rows(getattr(theirs, layer)), rows(getattr(mine, layer))
             assert actual == expected, layer
-            assert list(getattr(mine, layer).column_names) == getattr(theirs, layer).columns, layer
+            assert getattr(mine, layer).columns == getattr(theirs, layer).columns, layer
         counts = ingest._counts(theirs.parsed)
         assert (mine.rows, mine.refused, mine.summary) == (counts["rows"], counts["refused"], counts["summary"])
         assert mine.reasons == (ingest._reason_counts(theirs.quarantine) if counts["refused"] else {})
-    finally:
-        for frame in cached:
-            frame.unpersist()
+    for frame in cached:
+        frame.unpersist()
     return mine
 
 
@@ -138,6 +137,14 @@ def test_both_engines_judge_every_source_with_faults_the_same(spark, tmp_path, m
 def test_both_engines_read_the_real_exports_the_same(spark, module, fixture):
     mine = assert_same_day(spark, [str(FIXTURES / fixture)], module.SPEC)
     assert mine.rows > mine.refused
+
+
+def test_a_batch_is_read_from_duckdb_until_it_is_closed(tmp_path):
+    batch = ingest_duckdb.transform([write(tmp_path, TEXTS["duplicates"])], SPEC, DAY, "run-1")
+    spill = Path(batch.spill)
+    with batch:
+        assert batch.silver.to_arrow_table().column("id").to_pylist() == [1, 2, 3]
+    assert not spill.exists()
 
 
 def test_an_empty_file_is_a_clear_error(tmp_path):

@@ -1,5 +1,5 @@
-"""What a write accepts (a Spark DataFrame, a pyarrow Table or a pandas DataFrame) and the one
-timestamp rule every writer follows.
+"""What a write accepts (a Spark DataFrame, a pyarrow Table, a pandas DataFrame or a DuckDB
+relation) and the one timestamp rule every writer follows.
 
 The timestamp rule: a timestamp is an instant, stored as Delta ``timestamp`` (microseconds,
 UTC-adjusted). A naive timestamp (pandas ``datetime64`` without a zone, Arrow without ``tz``,
@@ -24,6 +24,10 @@ def is_spark_frame(data: Any) -> bool:
     return module.startswith("pyspark.sql") and hasattr(data, "toArrow")
 
 
+def _is_duckdb_relation(data: Any) -> bool:
+    return type(data).__module__.startswith("duckdb") and hasattr(data, "to_arrow_table")
+
+
 def prepare(data: Any) -> Any:
     """The data as it will be written: a Spark DataFrame stays one (timestamp rule applied
     lazily), anything else becomes a pyarrow Table."""
@@ -36,11 +40,14 @@ def to_arrow(data: Any) -> pa.Table:
         table = data
     elif is_spark_frame(data):
         table = spark_with_instants(data).toArrow()
+    elif _is_duckdb_relation(data):
+        table = data.to_arrow_table()
     else:
         import pandas as pd
 
         if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"cannot write {type(data).__name__}: give a Spark DataFrame, pyarrow Table or pandas DataFrame")
+            raise TypeError(f"cannot write {type(data).__name__}: give a Spark DataFrame, pyarrow Table, "
+                            "pandas DataFrame or DuckDB relation")
         table = pa.Table.from_pandas(data, preserve_index=False)
     schema = delta_schema(table.schema)
     return table if schema.equals(table.schema) else table.cast(schema)
