@@ -101,21 +101,20 @@ def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: st
                 con.unregister("records")
                 judged = "INSERT INTO judged {}"
             log.info("%s: records read and judged in %.1f s", path, time.perf_counter() - start)
-        con.execute(f"CREATE TEMP TABLE parsed AS {_flag_duplicates_sql(spec)}").fetchall()
-        con.execute("DROP TABLE judged").fetchall()
+        for statement in _flag_duplicates_sql(spec):
+            con.execute(statement).fetchall()
         rows, refused, summary = con.execute(
             "SELECT count(*), count(*) FILTER (len(_errors) > 0), "
-            f"count(*) FILTER (list_contains(_errors, {_lit(SUMMARY_REASON)})) FROM parsed").fetchall()[0]
+            f"count(*) FILTER (list_contains(_errors, {_lit(SUMMARY_REASON)})) FROM judged").fetchall()[0]
         texts = ", ".join(_ident(c) for c in spec.column_names)
         meta = "_ingest_date, _source_file, _row"
-        bronze = con.sql(f"SELECT {texts}, _raw_line, _missing_columns, {meta}, _run_id FROM parsed "
-                         "ORDER BY _source_file, _row")
+        bronze = con.sql(f"SELECT {texts}, _raw_line, _missing_columns, {meta}, _run_id FROM judged")
         silver = con.sql(
             "SELECT " + ", ".join(f"{_ident(_typed_name(c))} AS {_ident(c)}" for c in spec.column_names)
-            + f", {meta} FROM parsed WHERE len(_errors) = 0 ORDER BY _source_file, _row")
+            + f", {meta} FROM judged WHERE len(_errors) = 0")
         quarantine = con.sql(
             f"SELECT {texts}, _raw_line, array_to_string(_errors, '; ') AS _reason, {meta}, _run_id "
-            "FROM parsed WHERE len(_errors) > 0 ORDER BY _source_file, _row")
+            "FROM judged WHERE len(_errors) > 0")
         log.info("%s: %d records judged, %d refused (%d summary lines), in %.1f s",
                  spec.name, rows, refused, summary, time.perf_counter() - start)
         return LocalBatch(bronze, silver, quarantine, rows, refused, summary,
@@ -315,21 +314,20 @@ def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str, raw: str) -> str:
             f"SELECT *, DATE '{day.isoformat()}' AS _ingest_date, {_lit(run_id)} AS _run_id, {texts} FROM ({raw})))")
 
 
-def _flag_duplicates_sql(spec: SourceSpec) -> str:
-    """The first valid record of a key (by file, then row) wins; later ones name its row."""
-    keys = [_ident(_typed_name(k)) for k in spec.key]
-    same = " AND ".join(f"j.{k} = f.{k}" for k in keys)
+def _flag_duplicates_sql(spec: SourceSpec) -> list[str]:
+    """The first valid record of a key (by file, then row) wins; later ones are refused and name
+    its row. An update in place: the judged records keep their order (the files' order)."""
+    keys = ", ".join(_ident(_typed_name(k)) for k in spec.key)
+    same = " AND ".join(f"j.{k} = f.{k}" for k in (_ident(_typed_name(k)) for k in spec.key))
     message = _lit(f"duplicate key ({', '.join(spec.key)}): row ") + " || f.first[2] || " + _lit(" already has it")
-    return f"""
-        WITH repeated AS (
-            SELECT {', '.join(keys)} FROM judged WHERE len(_errors) = 0 GROUP BY ALL HAVING count(*) > 1),
-        firsts AS (
-            SELECT {', '.join(keys)}, min((_source_file, _row)) AS first
-            FROM judged SEMI JOIN repeated USING ({', '.join(keys)}) WHERE len(_errors) = 0 GROUP BY ALL)
-        SELECT j.* REPLACE (CASE WHEN len(j._errors) = 0 AND f.first IS NOT NULL
-                                      AND (j._source_file, j._row) <> f.first
-                                 THEN [{message}] ELSE j._errors END AS _errors)
-        FROM judged j LEFT JOIN firsts f ON {same}"""
+    return [
+        f"""CREATE TEMP TABLE firsts AS
+            WITH repeated AS (SELECT {keys} FROM judged WHERE len(_errors) = 0 GROUP BY ALL HAVING count(*) > 1)
+            SELECT {keys}, min((_source_file, _row)) AS first
+            FROM judged SEMI JOIN repeated USING ({keys}) WHERE len(_errors) = 0 GROUP BY ALL""",
+        f"""UPDATE judged AS j SET _errors = [{message}] FROM firsts AS f
+            WHERE {same} AND len(j._errors) = 0 AND (j._source_file, j._row) <> f.first""",
+    ]
 
 
 def _text(column: Column) -> str:
@@ -399,6 +397,6 @@ def _reason_counts(con, top: int = 20) -> dict[str, int]:
         reason = f"regexp_replace({reason}, {_lit(pattern)}, {_lit(replacement)}, 'g')"
     rows = con.execute(
         f"SELECT {reason} AS reason, count(*) AS n FROM (SELECT unnest(string_split(array_to_string(_errors, '; '), '; '))"
-        " AS reason FROM parsed WHERE len(_errors) > 0) "
+        " AS reason FROM judged WHERE len(_errors) > 0) "
         f"GROUP BY 1 ORDER BY n DESC, reason LIMIT {top}").fetchall()
     return {r: int(n) for r, n in rows}
