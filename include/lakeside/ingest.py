@@ -184,7 +184,7 @@ class _FileLayout:
             odd.extend(total + position + 1 for position in row["odd"])
             total += row["lines"]
         splits = [offsets.get(i, 0) for i in range(max(offsets) + 1)]
-        header_line, header = find_header([r["value"] for r in lines.limit(_MAX_PREAMBLE + 1).collect()], spec, path)
+        header_line, header = find_header([r["value"] for r in lines.limit(MAX_PREAMBLE_LINES + 1).collect()], spec, path)
         return cls(path, splits, [n for n in odd if n > header_line], header, header_line)
 
     def line_number(self) -> SparkColumn:
@@ -205,7 +205,7 @@ class _FileLayout:
         return spark.createDataFrame(rows, "_line long, _record long")
 
 
-_MAX_PREAMBLE = 5  # notice lines allowed before the header
+MAX_PREAMBLE_LINES = 5  # notice lines allowed before the header
 
 
 def find_header(first_lines: list[str], spec: SourceSpec, path: str) -> tuple[int, list[str]]:

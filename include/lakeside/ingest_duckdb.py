@@ -34,8 +34,8 @@ import pyarrow.compute as pc
 
 from lakeside.datasets._spec import NULL_TOKENS, Column, SourceSpec
 from lakeside.ingest import (
-    MALFORMED_REASON, SUMMARY_REASON, Dialect, EmptyLandingError, IngestReport, column_errors, find_header,
-    row_check_error, write_day,
+    MALFORMED_REASON, MAX_PREAMBLE_LINES, SUMMARY_REASON, Dialect, EmptyLandingError, IngestReport, column_errors,
+    find_header, row_check_error, write_day,
 )
 from lakeside.config import settings
 from lakeside.landing import as_date
@@ -43,7 +43,6 @@ from lakeside.tables import Lake
 
 log = logging.getLogger(__name__)
 
-_MAX_PREAMBLE = 5
 _NEWLINE, _CARRIAGE_RETURN, _QUOTE, _SPACE = 10, 13, 34, 32
 
 
@@ -205,7 +204,7 @@ class _Layout:
             ends = np.append(ends, len(data))
         starts = np.concatenate(([0], ends[:-1] + 1))
         first_lines = [bytes(data[s:e]).decode("utf-8", errors="replace") for s, e in
-                       zip(starts[:_MAX_PREAMBLE + 1], ends[:_MAX_PREAMBLE + 1])]
+                       zip(starts[:MAX_PREAMBLE_LINES + 1], ends[:MAX_PREAMBLE_LINES + 1])]
         header_line, header = find_header(first_lines, spec, path)
         missing = [c.name for c in spec.columns if c.file_name not in header]
         starts, ends = starts[header_line:], ends[header_line:]

@@ -208,6 +208,19 @@ def test_arrow_and_pandas_writes_are_read_by_spark(lake, spark):
     assert table.to_pandas().sort_values("id")["id"].tolist() == [1, 2]
 
 
+def test_duckdb_relations_are_written_and_merged(lake, spark):
+    import duckdb
+
+    table = lake.table("silver.things")
+    with duckdb.connect() as con:
+        first = con.sql("SELECT 1::INTEGER AS id, DATE '2024-01-01' AS day, 'a' AS name, 1.0::DOUBLE AS amount")
+        table.replace_where("day = '2024-01-01'", first, partition_by=["day"])
+        changed = con.sql("SELECT * FROM (VALUES (1, DATE '2024-01-01', 'b', 2.0), (2, DATE '2024-01-01', 'c', 3.0)) "
+                          "t(id, day, name, amount)").select("id::INTEGER AS id, day, name, amount::DOUBLE AS amount")
+        assert table.merge(changed, keys=["id"]) == {"inserted": 1, "updated": 1}
+    assertDataFrameEqual(table.read(), rows(spark, [(1, D1, "b", 2.0), (2, D1, "c", 3.0)]))
+
+
 def test_missing_table_is_a_clear_error(lake):
     table = lake.table("silver.nothing")
     assert not table.exists()
