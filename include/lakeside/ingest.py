@@ -276,7 +276,7 @@ def judge(bronze: DataFrame, spec: SourceSpec) -> DataFrame:
     reasons: built from Column objects, a wide source (107 columns) took tens of thousands of
     calls into the JVM and more time than reading its file.
     """
-    typed = [f"{_typed(c)} AS {quoted(_typed_name(c.name))}" for c in spec.columns]
+    typed = [f"{_typed(c)} AS {quoted(typed_name(c.name))}" for c in spec.columns]
     with_types = bronze.selectExpr("*", *typed)
     errors = [e for c in spec.columns for e in column_errors(c, _text(c), SPARK_SQL)]
     errors += [row_check_error(r, SPARK_SQL) for r in spec.row_checks]
@@ -308,7 +308,7 @@ def split(parsed: DataFrame, spec: SourceSpec) -> tuple[DataFrame, DataFrame]:
     """(silver rows, quarantine rows)."""
     valid = _valid()
     silver = parsed.filter(valid).select(
-        *[F.col(_typed_name(c.name)).alias(c.name) for c in spec.columns],
+        *[F.col(typed_name(c.name)).alias(c.name) for c in spec.columns],
         "_ingest_date", "_source_file", "_row",
     )
     quarantine = parsed.filter(~valid).select(
@@ -320,7 +320,8 @@ def split(parsed: DataFrame, spec: SourceSpec) -> tuple[DataFrame, DataFrame]:
     return silver, quarantine
 
 
-def _typed_name(name: str) -> str:
+def typed_name(name: str) -> str:
+    """The column of a cell's typed value while records are judged (both engines)."""
     return f"__typed_{name}"
 
 
@@ -378,7 +379,7 @@ def column_errors(column: Column, text: str, sql: Dialect) -> list[str]:
     """The column's reasons to refuse a record, each null where it does not apply; ``text`` is
     the cell's trimmed text (null for the null tokens), ``__typed_<name>`` its typed value."""
     name = column.name
-    value = sql.name(_typed_name(name))
+    value = sql.name(typed_name(name))
     absent = (f"contains(concat({sql.literal(',')}, coalesce(_missing_columns, {sql.literal('')}), {sql.literal(',')}), "
               f"{sql.literal(f',{name},')})")
 
@@ -408,7 +409,7 @@ def column_errors(column: Column, text: str, sql: Dialect) -> list[str]:
 
 def row_check_error(check: RowCheck, sql: Dialect) -> str:
     """The check's reason when its condition holds over the typed values (null: not judged)."""
-    condition = check.refuse_when.format(**{c: sql.name(_typed_name(c)) for c in check.columns()})
+    condition = check.refuse_when.format(**{c: sql.name(typed_name(c)) for c in check.columns()})
     return f"CASE WHEN coalesce({condition}, false) THEN {sql.literal(check.reason)} END"
 
 
@@ -417,7 +418,7 @@ def repeated_keys(judged: DataFrame, spec: SourceSpec) -> DataFrame:
 
     A narrow aggregate, not a sort of whole records (which cost more than the rest of the parse).
     """
-    keys = [_typed_name(k) for k in spec.key]
+    keys = [typed_name(k) for k in spec.key]
     return (
         judged.filter(_valid()).groupBy(*keys)
         .agg(F.count(F.lit(1)).alias("__records"), F.min(_position()).alias("__first"))
@@ -429,7 +430,7 @@ def repeated_keys(judged: DataFrame, spec: SourceSpec) -> DataFrame:
 def _flag_duplicate_keys(judged: DataFrame, repeated: DataFrame, spec: SourceSpec) -> DataFrame:
     """The first valid record of a key (by file, then row) wins; later valid ones are refused and
     name the first."""
-    keys = [_typed_name(k) for k in spec.key]
+    keys = [typed_name(k) for k in spec.key]
     position = _position()
     same_key = [judged[k].eqNullSafe(repeated[f"__repeated{k}"]) for k in keys]
     joined = judged.join(repeated, on=same_key, how="left")
@@ -500,8 +501,9 @@ def write_day(lake: Lake, spec: SourceSpec, day: dt.date, run_id: str, files: li
               reasons: dict[str, int], max_rejected_share: float) -> IngestReport:
     """Replace the day in bronze and quarantine, then merge silver unless too much was refused.
 
-    The three frames are Spark DataFrames or Arrow tables (either engine); ``rows``, ``refused``
-    and ``summary`` count the day's records, the refused ones and the summary lines among them.
+    The three frames are whatever :mod:`lakeside.tables` writes (Spark DataFrames from the Spark
+    engine, DuckDB relations from the DuckDB engine); ``rows``, ``refused`` and ``summary`` count
+    the day's records, the refused ones and the summary lines among them.
     """
     report = IngestReport(
         source=spec.name, logical_date=day.isoformat(), run_id=run_id, files=files,

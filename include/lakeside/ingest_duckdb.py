@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from lakeside.datasets._spec import NULL_TOKENS, Column, SourceSpec
 from lakeside.ingest import (
     MALFORMED_REASON, MAX_PREAMBLE_LINES, SUMMARY_REASON, Dialect, EmptyLandingError, IngestReport, column_errors,
-    find_header, row_check_error, write_day,
+    find_header, row_check_error, typed_name, write_day,
 )
 from lakeside.config import settings
 from lakeside.landing import as_date
@@ -109,7 +109,7 @@ def transform(files: list[str], spec: SourceSpec, day: dt.date | str, run_id: st
         meta = "_ingest_date, _source_file, _row"
         bronze = con.sql(f"SELECT {texts}, _raw_line, _missing_columns, {meta}, _run_id FROM judged")
         silver = con.sql(
-            "SELECT " + ", ".join(f"{_ident(_typed_name(c))} AS {_ident(c)}" for c in spec.column_names)
+            "SELECT " + ", ".join(f"{_ident(typed_name(c))} AS {_ident(c)}" for c in spec.column_names)
             + f", {meta} FROM judged WHERE len(_errors) = 0")
         quarantine = con.sql(
             f"SELECT {texts}, _raw_line, array_to_string(_errors, '; ') AS _reason, {meta}, _run_id "
@@ -285,10 +285,6 @@ def _lit(text: str) -> str:
 DUCKDB_SQL = Dialect(literal=_lit, name=_ident, number=repr, matches="regexp_matches({value}, {pattern})")
 
 
-def _typed_name(name: str) -> str:
-    return f"__typed_{name}"
-
-
 def _text_name(name: str) -> str:
     return f"__text_{name}"
 
@@ -298,7 +294,7 @@ def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str, raw: str) -> str:
     typed value, then the reasons (each a column reference, so no cell is read twice). The
     texts are dropped once judged: bronze keeps the cells as they arrived."""
     texts = ", ".join(f"{_text_of(c)} AS {_ident(_text_name(c.name))}" for c in spec.columns)
-    typed = ", ".join(f"{_typed(c)} AS {_ident(_typed_name(c.name))}" for c in spec.columns)
+    typed = ", ".join(f"{_typed(c)} AS {_ident(typed_name(c.name))}" for c in spec.columns)
     errors = [e for c in spec.columns for e in column_errors(c, _text(c), DUCKDB_SQL)]
     errors += [row_check_error(r, DUCKDB_SQL) for r in spec.row_checks]
     summary = (f"_raw_line IS NOT NULL AND regexp_matches(_raw_line, {_lit(spec.summary_lines)})"
@@ -316,8 +312,8 @@ def _judged_sql(spec: SourceSpec, day: dt.date, run_id: str, raw: str) -> str:
 def _flag_duplicates_sql(spec: SourceSpec) -> list[str]:
     """The first valid record of a key (by file, then row) wins; later ones are refused and name
     its row. An update in place: the judged records keep their order (the files' order)."""
-    keys = ", ".join(_ident(_typed_name(k)) for k in spec.key)
-    same = " AND ".join(f"j.{k} = f.{k}" for k in (_ident(_typed_name(k)) for k in spec.key))
+    keys = ", ".join(_ident(typed_name(k)) for k in spec.key)
+    same = " AND ".join(f"j.{k} = f.{k}" for k in (_ident(typed_name(k)) for k in spec.key))
     message = _lit(f"duplicate key ({', '.join(spec.key)}): row ") + " || f.first[2] || " + _lit(" already has it")
     return [
         f"""CREATE TEMP TABLE firsts AS
